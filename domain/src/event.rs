@@ -1,0 +1,31 @@
+//! Events that cross node boundaries through the bus.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, TenantId};
+
+/// Bus topics. One constant per topic so that publishers and subscribers cannot drift apart.
+pub mod topic {
+    /// Role assignments or permissions changed; every node reloads its authorization policy.
+    pub const POLICY: &str = "policy";
+    /// A login session was revoked (kick, logout, replaced); realtime connections close.
+    pub const SESSIONS: &str = "sessions";
+}
+
+/// What travels on the bus. Tagged so that new kinds can be added without breaking old nodes:
+/// a node that does not know a kind logs and skips it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    PolicyChanged,
+    SessionRevoked {
+        tenant_id: Option<TenantId>,
+        account_id: AccountId,
+        session_id: i64,
+        reason: String,
+    },
+    /// Free-form payload, used by tests and diagnostics.
+    Note {
+        text: String,
+    },
+}

@@ -1,0 +1,214 @@
+//! Kefu's storage: one interface per use case, implemented once for SQLite and once for
+//! PostgreSQL.
+//!
+//! The SQL that both databases understand is written once, in the `sql` modules, and stamped
+//! out for each backend by a macro; only what differs (connection setup, migrations) lives in
+//! `sqlite.rs` and `postgres.rs`. The backend is picked from the URL scheme by [`connect`].
+//!
+//! Every call on tenant-owned data takes the tenant. The one exception is
+//! [`SessionStore::authenticate`], because a bearer token is what tells us the tenant.
+
+mod error;
+mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+pub mod testing;
+
+use async_trait::async_trait;
+use kefu_domain::clock::Millis;
+use kefu_domain::{AccountId, TenantId};
+use std::sync::Arc;
+
+pub use error::{ConnectError, StoreError};
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Tenants (suppliers) and their plans. Platform-level: only operators reach these.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates the tenant and its owner (the first super admin) in one transaction.
+    async fn create_tenant(
+        &self,
+        tenant: NewTenant,
+        owner: NewAccount,
+        now: Millis,
+    ) -> Result<(Tenant, Account)>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+    async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
+    async fn find_tenant_by_code(&self, code: &str) -> Result<Option<Tenant>>;
+    async fn update_tenant(&self, id: TenantId, patch: TenantPatch, now: Millis) -> Result<Tenant>;
+    /// Seats in use against the plan. Online counts come with agent status.
+    async fn seat_usage(&self, tenant: TenantId) -> Result<SeatUsage>;
+}
+
+/// Accounts (seats) inside a tenant, and the platform's operators.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates a seat. Refuses with [`StoreError::SeatLimitReached`] when the tenant's plan is
+    /// full; the count and the insert happen under one lock so two requests cannot both take
+    /// the last seat. Writes the role assignment to the policy table in the same transaction.
+    async fn create_account(
+        &self,
+        tenant: TenantId,
+        account: NewAccount,
+        now: Millis,
+    ) -> Result<Account>;
+    async fn create_operator(&self, account: NewAccount, now: Millis) -> Result<Account>;
+    async fn count_operators(&self) -> Result<i64>;
+    async fn get_account(&self, tenant: TenantId, id: AccountId) -> Result<Option<Account>>;
+    async fn get_operator(&self, id: AccountId) -> Result<Option<Account>>;
+    /// The account that a login names: an operator when `tenant` is `None`.
+    async fn find_login(&self, tenant: Option<TenantId>, username: &str)
+    -> Result<Option<Account>>;
+    async fn list_accounts(&self, tenant: TenantId, filter: &AccountFilter)
+    -> Result<Vec<Account>>;
+    async fn update_account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+        patch: AccountPatch,
+        now: Millis,
+    ) -> Result<Account>;
+    /// Sets a new password hash; `tenant` is `None` for operators.
+    async fn set_password(
+        &self,
+        tenant: Option<TenantId>,
+        id: AccountId,
+        hash: &str,
+        must_change: bool,
+        now: Millis,
+    ) -> Result<()>;
+    async fn delete_account(&self, tenant: TenantId, id: AccountId) -> Result<()>;
+}
+
+/// Skill groups (技能组). The full model arrives with routing; this is what seats need.
+#[async_trait]
+pub trait SkillGroupStore: Send + Sync {
+    async fn create_skill_group(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        now: Millis,
+    ) -> Result<SkillGroup>;
+    async fn list_skill_groups(&self, tenant: TenantId) -> Result<Vec<SkillGroup>>;
+}
+
+/// Logins and their bearer tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Opens a session unless the account has a live one (seen after `live_since`), in which
+    /// case it fails with [`StoreError::AlreadyLoggedIn`]. Sessions that are no longer live
+    /// are revoked as "replaced": one account, one login.
+    async fn open_session(&self, new: NewSession, live_since: Millis) -> Result<Session>;
+    /// The session and account for a token hash, if the session is open and was used after
+    /// `valid_since`. Marks it used at `now` (at most every few seconds, to spare writes).
+    async fn authenticate(
+        &self,
+        token_hash: &str,
+        valid_since: Millis,
+        now: Millis,
+    ) -> Result<Option<(Session, Account)>>;
+    async fn revoke_session(&self, id: i64, reason: &str, now: Millis) -> Result<()>;
+    /// Revokes every open session of an account; returns the ids revoked.
+    async fn revoke_account_sessions(
+        &self,
+        tenant: Option<TenantId>,
+        account: AccountId,
+        reason: &str,
+        now: Millis,
+    ) -> Result<Vec<i64>>;
+    async fn list_live_sessions(
+        &self,
+        tenant: TenantId,
+        live_since: Millis,
+    ) -> Result<Vec<LiveLogin>>;
+}
+
+/// Failed-login counters shared by every node.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// When `key` is locked, until when.
+    async fn throttle_locked_until(&self, key: &str, now: Millis) -> Result<Option<Millis>>;
+    /// Counts a failure. Once `max_failures` are reached the key is locked for `lock_for`
+    /// and the count starts again; returns the lock's end when this failure set it.
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        max_failures: i64,
+        lock_for: Millis,
+        now: Millis,
+    ) -> Result<Option<Millis>>;
+    async fn throttle_clear(&self, key: &str) -> Result<()>;
+}
+
+/// The audit log: who did what, when, from where.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, entry: NewAuditEntry) -> Result<()>;
+    /// Newest first; `before` is the id of the last entry of the previous page.
+    async fn list_audit(
+        &self,
+        tenant: Option<TenantId>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>>;
+}
+
+/// casbin's rules, kept in the database so that every node and both backends share them.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    async fn load_policy_rules(&self) -> Result<Vec<PolicyRule>>;
+    /// Replaces every rule of `ptype` with `rules`, in one transaction.
+    async fn replace_policy_rules(&self, ptype: &str, rules: &[PolicyRule]) -> Result<()>;
+}
+
+/// Which database is behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything the application needs from storage, as one handle.
+#[async_trait]
+pub trait Store:
+    TenantStore
+    + AccountStore
+    + SkillGroupStore
+    + SessionStore
+    + ThrottleStore
+    + AuditStore
+    + PolicyStore
+{
+    fn backend(&self) -> Backend;
+    /// A round trip to the database, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Opens the database named by `url`, applies migrations and returns the store.
+///
+/// `sqlite:` URLs (and bare paths) open or create a SQLite file in WAL mode; `postgres:` and
+/// `postgresql:` URLs connect to PostgreSQL. Anything else is refused with a message that
+/// names `KEFU_DATABASE_URL`.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, ConnectError> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "sqlite" => Ok(Arc::new(SqliteStore::connect(url, max_connections).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PgStore::connect(url, max_connections).await?)),
+        other => Err(ConnectError::UnknownScheme(other.to_string())),
+    }
+}
+
+/// Names of the migrations for each backend, for the check that both trees agree.
+pub fn migration_names() -> (Vec<String>, Vec<String>) {
+    let names = |m: &sqlx::migrate::Migrator| {
+        m.iter()
+            .map(|m| format!("{}_{}", m.version, m.description))
+            .collect::<Vec<_>>()
+    };
+    (names(&sqlite::MIGRATOR), names(&postgres::MIGRATOR))
+}

@@ -1,0 +1,177 @@
+//! The values that go in and out of the stores.
+
+use kefu_domain::clock::Millis;
+use kefu_domain::{AccountId, Role, SkillGroupId, TenantId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub code: String,
+    pub name: String,
+    pub max_accounts: i64,
+    pub max_online: i64,
+    pub disabled: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub code: String,
+    pub name: String,
+    pub max_accounts: i64,
+    pub max_online: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TenantPatch {
+    pub name: Option<String>,
+    pub max_accounts: Option<i64>,
+    pub max_online: Option<i64>,
+    pub disabled: Option<bool>,
+}
+
+/// Seats used against the plan. The owner does not count against `max_accounts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatUsage {
+    pub accounts: i64,
+    pub max_accounts: i64,
+    pub max_online: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    /// `None` for platform operators.
+    pub tenant_id: Option<TenantId>,
+    pub username: String,
+    pub display_name: String,
+    pub real_name: String,
+    pub phone: String,
+    pub email: String,
+    pub role: Role,
+
+    pub password_hash: String,
+    pub must_change_password: bool,
+    /// The first super admin, created with the tenant. Not counted against the plan and
+    /// cannot be deleted, disabled or demoted.
+    pub is_owner: bool,
+    pub disabled: bool,
+    pub skill_group_ids: Vec<SkillGroupId>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: String,
+    pub real_name: String,
+    pub phone: String,
+    pub email: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub skill_group_ids: Vec<SkillGroupId>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub display_name: Option<String>,
+    pub real_name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub skill_group_ids: Option<Vec<SkillGroupId>>,
+}
+
+/// Filters for the seat list; every field narrows, `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    /// Matches username, display name, real name or phone, case-insensitively.
+    pub text: Option<String>,
+    pub role: Option<Role>,
+    pub skill_group: Option<SkillGroupId>,
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillGroup {
+    pub id: SkillGroupId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub tenant_id: Option<TenantId>,
+    pub account_id: AccountId,
+    pub token_hash: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    pub tenant_id: Option<TenantId>,
+    pub account_id: AccountId,
+    pub ip: String,
+    pub user_agent: String,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+}
+
+/// A live login, as admins see it in the kick list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLogin {
+    pub session: Session,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub tenant_id: Option<TenantId>,
+    pub actor_id: Option<AccountId>,
+    /// The actor's username at the time, kept even if the account is deleted later.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub ip: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub tenant_id: Option<TenantId>,
+    pub actor_id: Option<AccountId>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub ip: String,
+    pub created_at: Millis,
+}
+
+/// One casbin rule: `ptype` is `p` or `g`, `values` its fields in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRule {
+    pub ptype: String,
+    pub values: Vec<String>,
+}
+
+impl PolicyRule {
+    pub fn new(ptype: &str, values: &[&str]) -> Self {
+        Self {
+            ptype: ptype.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+}

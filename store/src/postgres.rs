@@ -1,0 +1,54 @@
+//! The PostgreSQL backend: production, shared by every replica.
+
+use crate::error::{ConnectError, redact_url};
+use crate::sql::{accounts, misc, sessions, tenants};
+use crate::{Backend, Result, Store};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects and migrates. Replicas starting together are safe: sqlx takes an advisory
+    /// lock around migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
+        let shown = redact_url(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| ConnectError::InvalidUrl(shown.clone(), e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| ConnectError::Unreachable(shown.clone(), e.to_string()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| ConnectError::Migrate(shown, e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+tenants::impl_tenant_store!(PgStore);
+accounts::impl_account_store!(PgStore, Postgres);
+sessions::impl_session_store!(PgStore);
+misc::impl_misc_stores!(PgStore);
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

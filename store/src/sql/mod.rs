@@ -1,0 +1,10 @@
+//! SQL shared by both backends. Each module defines a macro that implements one store trait
+//! for a store type with a `pool` field; `sqlite.rs` and `postgres.rs` invoke them. Only SQL
+//! that SQLite and PostgreSQL read the same way belongs here: `$n` placeholders, `returning`,
+//! `on conflict`, partial indexes.
+
+pub(crate) mod accounts;
+pub(crate) mod misc;
+pub(crate) mod rows;
+pub(crate) mod sessions;
+pub(crate) mod tenants;

@@ -1,0 +1,201 @@
+//! Rows as the databases return them, before they become domain values.
+
+use crate::model::*;
+use kefu_domain::{AccountId, Role, SkillGroupId, TenantId};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TenantRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub max_accounts: i64,
+    pub max_online: i64,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(r: TenantRow) -> Self {
+        Tenant {
+            id: TenantId(r.id),
+            code: r.code,
+            name: r.name,
+            max_accounts: r.max_accounts,
+            max_online: r.max_online,
+            disabled: r.disabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    pub id: i64,
+    pub tenant_id: Option<i64>,
+    pub username: String,
+    pub display_name: String,
+    pub real_name: String,
+    pub phone: String,
+    pub email: String,
+    pub role: String,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub is_owner: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl AccountRow {
+    pub fn into_account(self, skill_group_ids: Vec<SkillGroupId>) -> Account {
+        Account {
+            id: AccountId(self.id),
+            tenant_id: self.tenant_id.map(TenantId),
+            username: self.username,
+            display_name: self.display_name,
+            real_name: self.real_name,
+            phone: self.phone,
+            email: self.email,
+            // The column is only ever written from `Role::as_str`.
+            role: self.role.parse().unwrap_or(Role::Agent),
+            password_hash: self.password_hash,
+            must_change_password: self.must_change_password,
+            is_owner: self.is_owner,
+            disabled: self.disabled,
+            skill_group_ids,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    pub id: i64,
+    pub tenant_id: Option<i64>,
+    pub account_id: i64,
+    pub ip: String,
+    pub user_agent: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl From<SessionRow> for Session {
+    fn from(r: SessionRow) -> Self {
+        Session {
+            id: r.id,
+            tenant_id: r.tenant_id.map(TenantId),
+            account_id: AccountId(r.account_id),
+            ip: r.ip,
+            user_agent: r.user_agent,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LiveLoginRow {
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub id: i64,
+    pub tenant_id: Option<i64>,
+    pub actor_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub ip: String,
+    pub created_at: i64,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            tenant_id: r.tenant_id.map(TenantId),
+            actor_id: r.actor_id.map(AccountId),
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+            ip: r.ip,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SkillGroupRow {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+impl From<SkillGroupRow> for SkillGroup {
+    fn from(r: SkillGroupRow) -> Self {
+        SkillGroup {
+            id: SkillGroupId(r.id),
+            tenant_id: TenantId(r.tenant_id),
+            name: r.name,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PolicyRow {
+    pub ptype: String,
+    pub v0: String,
+    pub v1: String,
+    pub v2: String,
+    pub v3: String,
+    pub v4: String,
+    pub v5: String,
+}
+
+impl From<PolicyRow> for PolicyRule {
+    fn from(r: PolicyRow) -> Self {
+        let mut values = vec![r.v0, r.v1, r.v2, r.v3, r.v4, r.v5];
+        while values.last().is_some_and(String::is_empty) {
+            values.pop();
+        }
+        PolicyRule {
+            ptype: r.ptype,
+            values,
+        }
+    }
+}
+
+/// The account columns, for `select` lists.
+macro_rules! account_columns {
+    () => {
+        "id, tenant_id, username, display_name, real_name, phone, email, role, password_hash, \
+         must_change_password, is_owner, disabled, created_at, updated_at"
+    };
+}
+pub(crate) use account_columns;
+
+macro_rules! tenant_columns {
+    () => {
+        "id, code, name, max_accounts, max_online, disabled, created_at, updated_at"
+    };
+}
+pub(crate) use tenant_columns;
+
+macro_rules! session_columns {
+    () => {
+        "id, tenant_id, account_id, ip, user_agent, created_at, last_seen_at"
+    };
+}
+pub(crate) use session_columns;

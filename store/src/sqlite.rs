@@ -1,0 +1,66 @@
+//! The SQLite backend: the embedded default, one file in WAL mode.
+
+use crate::error::{ConnectError, redact_url};
+use crate::sql::{accounts, misc, sessions, tenants};
+use crate::{Backend, Result, Store};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its folder, then migrates.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
+        let shown = redact_url(url);
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| ConnectError::InvalidUrl(shown.clone(), e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(parent) = options
+            .get_filename()
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                ConnectError::Unreachable(parent.display().to_string(), e.to_string())
+            })?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(|e| ConnectError::Unreachable(shown.clone(), e.to_string()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| ConnectError::Migrate(shown, e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+tenants::impl_tenant_store!(SqliteStore);
+accounts::impl_account_store!(SqliteStore, Sqlite);
+sessions::impl_session_store!(SqliteStore);
+misc::impl_misc_stores!(SqliteStore);
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! Fresh databases for tests: a temporary SQLite file always, and a new PostgreSQL database
+//! when `KEFU_TEST_DATABASE_URL` names a server (CI sets it). Each test gets its own.
+
+use crate::{Store, connect};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A database that exists for one test. Dropping it removes the SQLite file or drops the
+/// PostgreSQL database.
+pub struct TestDb {
+    pub url: String,
+    pub name: &'static str,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(#[allow(dead_code)] std::path::PathBuf),
+    Postgres { admin_url: String, database: String },
+}
+
+/// The PostgreSQL server URL for tests, if configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("KEFU_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("kefu-test-{}-{}", std::process::id(), next_id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}/kefu.db", dir.display());
+        TestDb {
+            url,
+            name: "sqlite",
+            cleanup: Cleanup::Dir(dir),
+        }
+    }
+
+    /// A new, empty PostgreSQL database on the test server.
+    pub async fn postgres(admin_url: &str) -> Self {
+        use sqlx::Connection;
+        let database = format!(
+            "kefu_test_{}_{}_{}",
+            std::process::id(),
+            next_id(),
+            rand_suffix()
+        );
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("KEFU_TEST_DATABASE_URL must point at a reachable PostgreSQL server");
+        sqlx::query(&format!("create database {database}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let mut url = url::Url::parse(admin_url).expect("KEFU_TEST_DATABASE_URL is a URL");
+        url.set_path(&database);
+        TestDb {
+            url: url.to_string(),
+            name: "postgres",
+            cleanup: Cleanup::Postgres {
+                admin_url: admin_url.to_string(),
+                database,
+            },
+        }
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        connect(&self.url, 8)
+            .await
+            .expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Postgres {
+                admin_url,
+                database,
+            } => {
+                // Drop runs inside a test's runtime, so the async cleanup gets a thread and a
+                // runtime of its own.
+                let (admin_url, database) = (admin_url.clone(), database.clone());
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(async {
+                            use sqlx::Connection;
+                            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                                let _ = sqlx::query(&format!(
+                                    "drop database if exists {database} with (force)"
+                                ))
+                                .execute(&mut conn)
+                                .await;
+                            }
+                        });
+                    }
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// One fresh database per available backend: SQLite, plus PostgreSQL when configured.
+pub async fn databases() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb::sqlite()];
+    match postgres_url() {
+        Some(url) => dbs.push(TestDb::postgres(&url).await),
+        None => eprintln!("KEFU_TEST_DATABASE_URL is not set: PostgreSQL tests skipped"),
+    }
+    dbs
+}
+
+fn next_id() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    (RandomState::new().hash_one(std::time::SystemTime::now()) % 1_000_000) as u32
+}

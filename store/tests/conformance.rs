@@ -1,0 +1,761 @@
+//! The storage conformance suite. Every test runs on SQLite and, when
+//! `KEFU_TEST_DATABASE_URL` is set, on PostgreSQL, each on a fresh database.
+
+use kefu_domain::clock::{MINUTE, SECOND};
+use kefu_domain::{AccountId, Role, SkillGroupId, TenantId};
+use kefu_store::testing::databases;
+use kefu_store::*;
+use std::sync::Arc;
+
+const T0: i64 = 1_767_225_600_000;
+
+fn tenant(code: &str, max_accounts: i64) -> NewTenant {
+    NewTenant {
+        code: code.into(),
+        name: format!("{code} 供应商"),
+        max_accounts,
+        max_online: 2,
+    }
+}
+
+fn account(username: &str, role: Role) -> NewAccount {
+    NewAccount {
+        username: username.into(),
+        display_name: format!("客服 {username}"),
+        real_name: String::new(),
+        phone: String::new(),
+        email: format!("{username}@example.cn"),
+        role,
+        password_hash: "hash".into(),
+        must_change_password: true,
+        skill_group_ids: vec![],
+    }
+}
+
+async fn with_tenant(store: &Arc<dyn Store>, code: &str, max: i64) -> TenantId {
+    store
+        .create_tenant(tenant(code, max), account("owner", Role::SuperAdmin), T0)
+        .await
+        .unwrap()
+        .0
+        .id
+}
+
+#[tokio::test]
+async fn migration_trees_have_the_same_versions_and_names() {
+    let (sqlite, postgres) = migration_names();
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, postgres);
+}
+
+#[tokio::test]
+async fn a_tenant_is_created_with_its_owner_who_does_not_use_a_seat() {
+    for db in databases().await {
+        let store = db.store().await;
+        let (t, owner) = store
+            .create_tenant(tenant("acme", 2), account("boss", Role::SuperAdmin), T0)
+            .await
+            .unwrap();
+        assert_eq!(t.code, "acme");
+        assert_eq!((t.max_accounts, t.max_online), (2, 2));
+        assert!(owner.is_owner, "{}", db.name);
+        assert_eq!(owner.tenant_id, Some(t.id));
+        assert_eq!(
+            store.seat_usage(t.id).await.unwrap().accounts,
+            0,
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            store.find_tenant_by_code("acme").await.unwrap().unwrap().id,
+            t.id
+        );
+        let again = store
+            .create_tenant(tenant("acme", 2), account("x", Role::SuperAdmin), T0)
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::Duplicate(_))),
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            store.list_tenants().await.unwrap().len(),
+            1,
+            "a failed create leaves nothing behind"
+        );
+    }
+}
+
+#[tokio::test]
+async fn creating_past_the_seat_cap_is_refused_and_creates_nothing() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 2).await;
+        store
+            .create_account(t, account("a1", Role::Agent), T0)
+            .await
+            .unwrap();
+        store
+            .create_account(t, account("a2", Role::Admin), T0)
+            .await
+            .unwrap();
+        let third = store
+            .create_account(t, account("a3", Role::Agent), T0)
+            .await;
+        assert!(
+            matches!(third, Err(StoreError::SeatLimitReached { max: 2 })),
+            "{}",
+            db.name
+        );
+        assert!(store.find_login(Some(t), "a3").await.unwrap().is_none());
+        assert_eq!(store.seat_usage(t).await.unwrap().accounts, 2);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_creates_never_exceed_the_cap() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 3).await;
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .create_account(t, account(&format!("agent{i}"), Role::Agent), T0)
+                        .await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(StoreError::SeatLimitReached { .. }) => {}
+                Err(e) => panic!("{}: unexpected {e}", db.name),
+            }
+        }
+        assert_eq!(created, 3, "{}", db.name);
+        assert_eq!(
+            store.seat_usage(t).await.unwrap().accounts,
+            3,
+            "{}",
+            db.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn usernames_are_unique_per_tenant_only() {
+    for db in databases().await {
+        let store = db.store().await;
+        let a = with_tenant(&store, "acme", 5).await;
+        let b = with_tenant(&store, "bolt", 5).await;
+        store
+            .create_account(a, account("li", Role::Agent), T0)
+            .await
+            .unwrap();
+        store
+            .create_account(b, account("li", Role::Agent), T0)
+            .await
+            .unwrap();
+        let dup = store
+            .create_account(a, account("li", Role::Agent), T0)
+            .await;
+        assert!(matches!(dup, Err(StoreError::Duplicate(_))), "{}", db.name);
+        // An operator may share a name with a tenant account.
+        store
+            .create_operator(account("li", Role::Operator), T0)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .create_operator(account("li", Role::Operator), T0)
+                .await
+                .is_err()
+        );
+        assert_eq!(store.count_operators().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn one_tenant_cannot_reach_another_tenants_accounts() {
+    for db in databases().await {
+        let store = db.store().await;
+        let a = with_tenant(&store, "acme", 5).await;
+        let b = with_tenant(&store, "bolt", 5).await;
+        let li = store
+            .create_account(a, account("li", Role::Agent), T0)
+            .await
+            .unwrap();
+        assert!(
+            store.get_account(b, li.id).await.unwrap().is_none(),
+            "{}",
+            db.name
+        );
+        let patch = AccountPatch {
+            display_name: Some("hacked".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.update_account(b, li.id, patch, T0).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.delete_account(b, li.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.set_password(Some(b), li.id, "x", false, T0).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(
+            store
+                .list_accounts(b, &AccountFilter::default())
+                .await
+                .unwrap()
+                .iter()
+                .all(|x| x.id != li.id)
+        );
+        assert_eq!(
+            store
+                .get_account(a, li.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .display_name,
+            "客服 li"
+        );
+        // Skill groups of another tenant cannot be joined.
+        let g = store.create_skill_group(b, "售后", T0).await.unwrap();
+        let patch = AccountPatch {
+            skill_group_ids: Some(vec![g.id]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.update_account(a, li.id, patch, T0).await,
+            Err(StoreError::UnknownSkillGroup(_))
+        ));
+        assert!(store.list_skill_groups(a).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn accounts_are_filtered_and_edited() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let pre = store.create_skill_group(t, "售前", T0).await.unwrap();
+        let mut wang = account("wang", Role::Agent);
+        wang.skill_group_ids = vec![pre.id];
+        wang.phone = "13800000000".into();
+        let wang = store.create_account(t, wang, T0).await.unwrap();
+        assert_eq!(wang.skill_group_ids, vec![pre.id]);
+        store
+            .create_account(t, account("zhao", Role::Admin), T0)
+            .await
+            .unwrap();
+
+        let by = |f: AccountFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_accounts(t, &f)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.username)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            by(AccountFilter {
+                text: Some("WAN".into()),
+                ..Default::default()
+            })
+            .await,
+            ["wang"]
+        );
+        assert_eq!(
+            by(AccountFilter {
+                text: Some("1380".into()),
+                ..Default::default()
+            })
+            .await,
+            ["wang"]
+        );
+        assert_eq!(
+            by(AccountFilter {
+                role: Some(Role::Admin),
+                ..Default::default()
+            })
+            .await,
+            ["zhao"]
+        );
+        assert_eq!(
+            by(AccountFilter {
+                skill_group: Some(pre.id),
+                ..Default::default()
+            })
+            .await,
+            ["wang"]
+        );
+        assert_eq!(
+            by(AccountFilter {
+                disabled: Some(false),
+                ..Default::default()
+            })
+            .await
+            .len(),
+            3
+        );
+
+        let patch = AccountPatch {
+            role: Some(Role::Admin),
+            disabled: Some(true),
+            skill_group_ids: Some(vec![]),
+            ..Default::default()
+        };
+        let wang = store
+            .update_account(t, wang.id, patch, T0 + 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (wang.role, wang.disabled, wang.updated_at),
+            (Role::Admin, true, T0 + 1)
+        );
+        assert!(wang.skill_group_ids.is_empty());
+        assert_eq!(
+            by(AccountFilter {
+                disabled: Some(true),
+                ..Default::default()
+            })
+            .await,
+            ["wang"]
+        );
+
+        store.delete_account(t, wang.id).await.unwrap();
+        assert!(store.get_account(t, wang.id).await.unwrap().is_none());
+        assert_eq!(
+            store.seat_usage(t).await.unwrap().accounts,
+            1,
+            "a deleted seat is free again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn role_assignments_follow_the_account() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let li = store
+            .create_account(t, account("li", Role::Agent), T0)
+            .await
+            .unwrap();
+        let subject = kefu_domain::authz::subject(li.id);
+        let g = |store: Arc<dyn Store>, subject: String| async move {
+            store
+                .load_policy_rules()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.ptype == "g" && r.values[0] == subject)
+                .map(|r| r.values)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            g(store.clone(), subject.clone()).await,
+            [[subject.clone(), "agent".into(), format!("tenant:{t}")]]
+        );
+        let patch = AccountPatch {
+            role: Some(Role::Admin),
+            ..Default::default()
+        };
+        store.update_account(t, li.id, patch, T0).await.unwrap();
+        assert_eq!(
+            g(store.clone(), subject.clone()).await[0][1],
+            "admin",
+            "{}",
+            db.name
+        );
+        store.delete_account(t, li.id).await.unwrap();
+        assert!(g(store.clone(), subject.clone()).await.is_empty());
+
+        let rules = [PolicyRule::new(
+            "p",
+            &["agent", "tenant:*", "profile", "read"],
+        )];
+        store.replace_policy_rules("p", &rules).await.unwrap();
+        store.replace_policy_rules("p", &rules).await.unwrap();
+        let p: Vec<_> = store
+            .load_policy_rules()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.ptype == "p")
+            .collect();
+        assert_eq!(p, rules);
+    }
+}
+
+fn session(tenant: TenantId, account: AccountId, token: &str, now: i64) -> NewSession {
+    NewSession {
+        tenant_id: Some(tenant),
+        account_id: account,
+        token_hash: token.into(),
+        ip: "127.0.0.1".into(),
+        user_agent: "test".into(),
+        now,
+    }
+}
+
+#[tokio::test]
+async fn a_second_live_login_is_refused_and_a_dead_one_is_replaced() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let li = store
+            .create_account(t, account("li", Role::Agent), T0)
+            .await
+            .unwrap();
+        let first = store
+            .open_session(session(t, li.id, "h1", T0), T0 - 2 * MINUTE)
+            .await
+            .unwrap();
+
+        let now = T0 + MINUTE;
+        let second = store
+            .open_session(session(t, li.id, "h2", now), now - 2 * MINUTE)
+            .await;
+        assert!(
+            matches!(second, Err(StoreError::AlreadyLoggedIn)),
+            "{}",
+            db.name
+        );
+
+        // Three minutes of silence: the first login is dead and no longer blocks.
+        let now = T0 + 3 * MINUTE;
+        store
+            .open_session(session(t, li.id, "h3", now), now - 2 * MINUTE)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .authenticate("h1", now - 24 * 60 * MINUTE, now)
+                .await
+                .unwrap()
+                .is_none(),
+            "replaced"
+        );
+        let (s, a) = store
+            .authenticate("h3", now - 24 * 60 * MINUTE, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.account_id, a.id), (li.id, li.id));
+        assert_ne!(s.id, first.id);
+
+        let live = store.list_live_sessions(t, now - 2 * MINUTE).await.unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].username, "li");
+
+        let kicked = store
+            .revoke_account_sessions(Some(t), li.id, "kicked", now)
+            .await
+            .unwrap();
+        assert_eq!(kicked, vec![s.id]);
+        assert!(
+            store
+                .authenticate("h3", now - 24 * 60 * MINUTE, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store
+            .open_session(session(t, li.id, "h4", now), now - 2 * MINUTE)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn concurrent_logins_leave_exactly_one_session() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let li = store
+            .create_account(t, account("li", Role::Agent), T0)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                let new = session(t, li.id, &format!("tok{i}"), T0);
+                tokio::spawn(async move { store.open_session(new, T0 - 2 * MINUTE).await })
+            })
+            .collect();
+        let mut ok = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::AlreadyLoggedIn) => {}
+                Err(e) => panic!("{}: {e}", db.name),
+            }
+        }
+        assert_eq!(ok, 1, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn tokens_expire_after_a_day_without_use_and_use_extends_them() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let li = store
+            .create_account(t, account("li", Role::Agent), T0)
+            .await
+            .unwrap();
+        store
+            .open_session(session(t, li.id, "h", T0), T0)
+            .await
+            .unwrap();
+        let day = 24 * 60 * MINUTE;
+        let now = T0 + day - SECOND;
+        let (s, _) = store
+            .authenticate("h", now - day, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.last_seen_at, now, "use is recorded");
+        let later = now + day - SECOND;
+        assert!(
+            store
+                .authenticate("h", later - day, later)
+                .await
+                .unwrap()
+                .is_some(),
+            "{}",
+            db.name
+        );
+        let too_late = later + day + SECOND;
+        assert!(
+            store
+                .authenticate("h", too_late - day, too_late)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            db.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn disabling_a_tenant_or_an_account_ends_their_sessions() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let li = store
+            .create_account(t, account("li", Role::Agent), T0)
+            .await
+            .unwrap();
+        let wu = store
+            .create_account(t, account("wu", Role::Agent), T0)
+            .await
+            .unwrap();
+        store
+            .open_session(session(t, li.id, "li", T0), T0)
+            .await
+            .unwrap();
+        store
+            .open_session(session(t, wu.id, "wu", T0), T0)
+            .await
+            .unwrap();
+        let off = AccountPatch {
+            disabled: Some(true),
+            ..Default::default()
+        };
+        store.update_account(t, li.id, off, T0).await.unwrap();
+        assert!(
+            store
+                .authenticate("li", T0 - MINUTE, T0)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            db.name
+        );
+        assert!(
+            store
+                .authenticate("wu", T0 - MINUTE, T0)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let off = TenantPatch {
+            disabled: Some(true),
+            ..Default::default()
+        };
+        assert!(store.update_tenant(t, off, T0).await.unwrap().disabled);
+        assert!(
+            store
+                .authenticate("wu", T0 - MINUTE, T0)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            db.name
+        );
+        let missing = store
+            .update_tenant(TenantId(9999), TenantPatch::default(), T0)
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound)));
+    }
+}
+
+#[tokio::test]
+async fn five_failures_lock_a_key_for_the_given_time() {
+    for db in databases().await {
+        let store = db.store().await;
+        for i in 0..4 {
+            assert_eq!(
+                store
+                    .throttle_fail("acct:x", 5, MINUTE, T0 + i)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+        assert_eq!(
+            store.throttle_locked_until("acct:x", T0).await.unwrap(),
+            None
+        );
+        let until = store
+            .throttle_fail("acct:x", 5, MINUTE, T0 + 4)
+            .await
+            .unwrap();
+        assert_eq!(until, Some(T0 + 4 + MINUTE), "{}", db.name);
+        assert_eq!(
+            store
+                .throttle_locked_until("acct:x", T0 + 30 * SECOND)
+                .await
+                .unwrap(),
+            until
+        );
+        assert_eq!(
+            store
+                .throttle_locked_until("acct:x", T0 + 2 * MINUTE)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.throttle_locked_until("acct:y", T0).await.unwrap(),
+            None,
+            "keys are separate"
+        );
+        // Old failures are forgotten.
+        store.throttle_fail("acct:z", 2, MINUTE, T0).await.unwrap();
+        assert_eq!(
+            store
+                .throttle_fail("acct:z", 2, MINUTE, T0 + 20 * MINUTE)
+                .await
+                .unwrap(),
+            None
+        );
+        store.throttle_clear("acct:x").await.unwrap();
+        assert_eq!(
+            store
+                .throttle_locked_until("acct:x", T0 + 30 * SECOND)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_newest_first_per_tenant() {
+    for db in databases().await {
+        let store = db.store().await;
+        let a = with_tenant(&store, "acme", 5).await;
+        let b = with_tenant(&store, "bolt", 5).await;
+        for (i, tenant) in [Some(a), Some(a), Some(b), None, Some(a)]
+            .into_iter()
+            .enumerate()
+        {
+            store
+                .record_audit(NewAuditEntry {
+                    tenant_id: tenant,
+                    actor_id: None,
+                    actor: "boss".into(),
+                    action: format!("action{i}"),
+                    target: "t".into(),
+                    detail: "登录".into(),
+                    ip: "10.0.0.1".into(),
+                    created_at: T0 + i as i64,
+                })
+                .await
+                .unwrap();
+        }
+        let page1 = store.list_audit(Some(a), None, 2).await.unwrap();
+        assert_eq!(
+            page1.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["action4", "action1"]
+        );
+        let page2 = store
+            .list_audit(Some(a), Some(page1[1].id), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            page2.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["action0"],
+            "{}",
+            db.name
+        );
+        let platform = store.list_audit(None, None, 10).await.unwrap();
+        assert_eq!(platform.len(), 1);
+        assert_eq!(platform[0].detail, "登录");
+    }
+}
+
+#[tokio::test]
+async fn a_password_change_is_stored() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let owner = store.find_login(Some(t), "owner").await.unwrap().unwrap();
+        store
+            .set_password(Some(t), owner.id, "new-hash", false, T0)
+            .await
+            .unwrap();
+        let owner = store.find_login(Some(t), "owner").await.unwrap().unwrap();
+        assert_eq!(
+            (owner.password_hash.as_str(), owner.must_change_password),
+            ("new-hash", false)
+        );
+        let op = store
+            .create_operator(account("op", Role::Operator), T0)
+            .await
+            .unwrap();
+        store
+            .set_password(None, op.id, "op-hash", false, T0)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.set_password(None, owner.id, "x", false, T0).await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(
+            store
+                .get_operator(op.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash,
+            "op-hash"
+        );
+        let _ = SkillGroupId(0);
+    }
+}
