@@ -1,0 +1,66 @@
+use crate::{Bus, BusError, Subscription};
+use async_trait::async_trait;
+use futures::StreamExt;
+use kefu_domain::event::Event;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+
+/// Capacity of each topic's buffer. A subscriber that falls this far behind skips ahead and
+/// a warning is logged; events are hints, so the subscriber re-reads the store.
+const CAPACITY: usize = 1024;
+
+/// The bus of a single process: one broadcast channel per topic.
+#[derive(Default)]
+pub struct InProcessBus {
+    topics: Mutex<HashMap<String, broadcast::Sender<Event>>>,
+}
+
+impl InProcessBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn sender(&self, topic: &str) -> broadcast::Sender<Event> {
+        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        topics
+            .entry(topic.to_string())
+            .or_insert_with(|| broadcast::channel(CAPACITY).0)
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Bus for InProcessBus {
+    async fn publish(&self, topic: &str, event: &Event) -> Result<(), BusError> {
+        // No subscriber is not an error: nobody needed to hear it.
+        let _ = self.sender(topic).send(event.clone());
+        Ok(())
+    }
+
+    async fn subscribe(&self, topic: &str) -> Result<Subscription, BusError> {
+        let topic_name = topic.to_string();
+        let stream = BroadcastStream::new(self.sender(topic).subscribe()).filter_map(move |item| {
+            let topic = topic_name.clone();
+            async move {
+                match item {
+                    Ok(event) => Some(event),
+                    Err(e) => {
+                        tracing::warn!(topic, error = %e, "bus subscriber fell behind");
+                        None
+                    }
+                }
+            }
+        });
+        Ok(stream.boxed())
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+}

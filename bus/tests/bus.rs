@@ -1,0 +1,126 @@
+//! The bus contract, on the in-process bus always and on the machine's real Redis when
+//! `KEFU_TEST_REDIS_URL` is set (CI sets it).
+
+use futures::StreamExt;
+use kefu_bus::{Bus, InProcessBus, RedisBus};
+use kefu_domain::event::Event;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn redis_url() -> Option<String> {
+    let url = std::env::var("KEFU_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("KEFU_TEST_REDIS_URL is not set: Redis tests skipped");
+    }
+    url
+}
+
+fn note(text: &str) -> Event {
+    Event::Note { text: text.into() }
+}
+
+/// A unique topic per test run, so parallel runs on one Redis do not see each other.
+fn topic(name: &str) -> String {
+    format!("test-{name}-{}-{}", std::process::id(), rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) as u32
+}
+
+async fn next(sub: &mut kefu_bus::Subscription) -> Event {
+    tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("event within 5 s")
+        .expect("stream open")
+}
+
+async fn every_subscriber_of_a_topic_gets_each_event_in_order(bus: &dyn Bus) {
+    let t = topic("order");
+    let mut a = bus.subscribe(&t).await.unwrap();
+    let mut b = bus.subscribe(&t).await.unwrap();
+    let mut other = bus.subscribe(&topic("other")).await.unwrap();
+    for i in 0..3 {
+        bus.publish(&t, &note(&format!("n{i}"))).await.unwrap();
+    }
+    for i in 0..3 {
+        assert_eq!(next(&mut a).await, note(&format!("n{i}")), "{}", bus.name());
+        assert_eq!(next(&mut b).await, note(&format!("n{i}")), "{}", bus.name());
+    }
+    let nothing = tokio::time::timeout(Duration::from_millis(200), other.next()).await;
+    assert!(nothing.is_err(), "a different topic hears nothing");
+    bus.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_in_process_bus_fans_out_per_topic() {
+    every_subscriber_of_a_topic_gets_each_event_in_order(&InProcessBus::new()).await;
+    // Publishing with nobody listening is fine.
+    InProcessBus::new()
+        .publish("nobody", &note("x"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_redis_bus_fans_out_per_topic() {
+    let Some(url) = redis_url() else { return };
+    let bus = RedisBus::connect(&url).await.unwrap();
+    every_subscriber_of_a_topic_gets_each_event_in_order(&bus).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_at_connect_naming_the_setting() {
+    let err = RedisBus::connect("redis://127.0.0.1:1")
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().starts_with("KEFU_REDIS_URL"), "{err}");
+    let err = RedisBus::connect("http://x")
+        .await
+        .err()
+        .expect("bad scheme");
+    assert!(err.to_string().starts_with("KEFU_REDIS_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn two_subscribers_in_separate_processes_receive_the_same_event() {
+    let Some(url) = redis_url() else { return };
+    let t = topic("processes");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_kefu-bus-tail"))
+            .args([&url, &t])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start kefu-bus-tail")
+    };
+    let mut children = [spawn(), spawn()];
+    let mut readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| BufReader::new(c.stdout.take().unwrap()).lines())
+        .collect();
+    for r in &mut readers {
+        assert_eq!(r.next().unwrap().unwrap(), "subscribed");
+    }
+    let bus = RedisBus::connect(&url).await.unwrap();
+    let event = Event::SessionRevoked {
+        tenant_id: Some(kefu_domain::TenantId(7)),
+        account_id: kefu_domain::AccountId(9),
+        session_id: 11,
+        reason: "kicked".into(),
+    };
+    bus.publish(&t, &event).await.unwrap();
+    let got: Vec<Event> = readers
+        .iter_mut()
+        .map(|r| serde_json::from_str(&r.next().unwrap().unwrap()).unwrap())
+        .collect();
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert_eq!(got, vec![event.clone(), event]);
+}
