@@ -1,0 +1,226 @@
+//! Configuration: defaults, then an optional `kefu.toml`, then `KEFU_*` environment
+//! variables, which win. Secrets are `SecretString` and never printed; URLs are shown with
+//! their password masked.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address for the API, gateway, consoles and demo page.
+    #[serde(deserialize_with = "lenient::string")]
+    pub listen: String,
+    /// Address for Prometheus metrics; `off` disables them.
+    #[serde(deserialize_with = "lenient::string")]
+    pub metrics_listen: String,
+    /// Where the embedded default keeps its database, media and outbox.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://{data_dir}/kefu.db`.
+    #[serde(deserialize_with = "lenient::secret")]
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    /// `redis://…`; without it the event bus is in-process (one node only).
+    #[serde(deserialize_with = "lenient::secret")]
+    pub redis_url: Option<SecretString>,
+    /// `smtp://user:pass@host:587` or `smtps://…`; without it mail goes to `{data_dir}/outbox`.
+    #[serde(deserialize_with = "lenient::secret")]
+    pub smtp_url: Option<SecretString>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub mail_from: String,
+    /// The first operator's password; printed once when absent.
+    #[serde(deserialize_with = "lenient::secret")]
+    pub operator_password: Option<SecretString>,
+    /// The demo accounts' password with `--demo`; printed once when absent.
+    #[serde(deserialize_with = "lenient::secret")]
+    pub demo_password: Option<SecretString>,
+    /// `text` or `json`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            metrics_listen: "127.0.0.1:9464".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 16,
+            redis_url: None,
+            smtp_url: None,
+            mail_from: "Kefu <no-reply@kefu.local>".into(),
+            operator_password: None,
+            demo_password: None,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Environment variables that start with `KEFU_` but are not settings (test harness knobs).
+const NOT_SETTINGS: &[&str] = &["TEST_DATABASE_URL", "TEST_REDIS_URL", "CONFIG", "LOG"];
+
+impl Config {
+    /// Loads from `kefu.toml` (or the file named by `KEFU_CONFIG`) and the environment.
+    pub fn load() -> Result<Self, String> {
+        let file = std::env::var("KEFU_CONFIG").unwrap_or_else(|_| "kefu.toml".into());
+        Self::from_figment(Figment::new().merge(Toml::file(&file)).merge(env()))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, String> {
+        figment.extract().map_err(|e| {
+            let e = e.to_string();
+            // Say which setting, in the form the user wrote it.
+            format!("configuration: {e} (settings are listed in docs/configuration.md)")
+        })
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_string(),
+            None => format!("sqlite://{}/kefu.db", self.data_dir.display()),
+        }
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.data_dir.join("media")
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    /// One line per setting for the start-up log, with secrets hidden.
+    pub fn summary(&self) -> String {
+        let shown =
+            |s: &Option<SecretString>| s.as_ref().map(|u| kefu_store_redact(u.expose_secret()));
+        format!(
+            "listen={} metrics={} data_dir={} database={} bus={} mail={}",
+            self.listen,
+            self.metrics_listen,
+            self.data_dir.display(),
+            kefu_store_redact(&self.database_url()),
+            shown(&self.redis_url).unwrap_or_else(|| "in-process".into()),
+            shown(&self.smtp_url)
+                .unwrap_or_else(|| format!("outbox {}", self.outbox_dir().display())),
+        )
+    }
+}
+
+/// Masks the password (and any user-info secret) in a URL.
+fn kefu_store_redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `KEFU_*` variables. figment reads `12345678` as a number; the text settings accept it
+/// back as text through [`lenient`].
+fn env() -> Env {
+    Env::prefixed("KEFU_")
+        .ignore(NOT_SETTINGS)
+        .map(|k| k.as_str().to_lowercase().into())
+}
+
+/// Text settings that figment may have read as numbers or booleans from the environment.
+mod lenient {
+    use secrecy::SecretString;
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Signed(i64),
+        Unsigned(u64),
+        Float(f64),
+        Bool(bool),
+    }
+
+    impl Scalar {
+        fn into_string(self) -> String {
+            match self {
+                Scalar::Text(s) => s,
+                Scalar::Signed(n) => n.to_string(),
+                Scalar::Unsigned(n) => n.to_string(),
+                Scalar::Float(n) => n.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            }
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(Scalar::deserialize(d)?.into_string())
+    }
+
+    pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+        Ok(Option::<Scalar>::deserialize(d)?.map(|s| SecretString::from(s.into_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        Jail::expect_with(|_| {
+            let c = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:8080");
+            assert_eq!(c.database_url(), "sqlite://./data/kefu.db");
+            assert!(c.redis_url.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "kefu.toml",
+                "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/kefu\"\n",
+            )?;
+            jail.set_env("KEFU_LISTEN", "127.0.0.1:7000");
+            jail.set_env("KEFU_OPERATOR_PASSWORD", "12345678");
+            jail.set_env("KEFU_TEST_DATABASE_URL", "postgres://ignored");
+            let c = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:7000");
+            assert_eq!(c.data_dir, PathBuf::from("/srv/kefu"));
+            assert_eq!(c.database_url(), "sqlite:///srv/kefu/kefu.db");
+            assert_eq!(c.operator_password.unwrap().expose_secret(), "12345678");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_show_in_the_summary_or_debug_output() {
+        Jail::expect_with(|jail| {
+            jail.set_env("KEFU_DATABASE_URL", "postgres://kefu:hunter2@db/kefu");
+            jail.set_env("KEFU_REDIS_URL", "redis://:hunter2@cache:6379");
+            jail.set_env("KEFU_OPERATOR_PASSWORD", "hunter2");
+            let c = Config::load().map_err(|e| e.to_string())?;
+            assert!(!c.summary().contains("hunter2"), "{}", c.summary());
+            assert!(!format!("{c:?}").contains("hunter2"));
+            assert!(c.summary().contains("postgres://kefu:***@db/kefu"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_setting_is_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("KEFU_LISTNE", "x");
+            let err = Config::load().unwrap_err();
+            assert!(err.contains("listne"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,172 @@
+//! Starting the server: connect the services the configuration names, bootstrap the first
+//! operator, serve until SIGINT/SIGTERM.
+
+use crate::config::Config;
+use kefu_auth::{Authorizer, Logins, Settings};
+use kefu_domain::{Clock, Role, SystemClock};
+use kefu_store::{NewAccount, Store};
+use kefu_tenant_api::State;
+use poem::listener::TcpListener;
+use poem::{EndpointExt, Route, Server};
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Connects everything and serves until a shutdown signal. Each start-up failure is one
+/// line naming the setting.
+pub async fn run(config: Config, demo: bool) -> Result<(), String> {
+    tracing::info!(
+        "starting kefu {}: {}",
+        env!("CARGO_PKG_VERSION"),
+        config.summary()
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = kefu_store::connect(&config.database_url(), config.database_max_connections)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bus = kefu_bus::connect(config.redis_url.as_ref().map(|u| u.expose_secret()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mailer = kefu_mail::connect(
+        config.smtp_url.as_ref().map(|u| u.expose_secret()),
+        config.outbox_dir(),
+        &config.mail_from,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(config.media_dir()).map_err(|e| {
+        format!(
+            "KEFU_DATA_DIR: cannot create {}: {e}",
+            config.media_dir().display()
+        )
+    })?;
+
+    let authz = Authorizer::start(store.clone(), clock.clone())
+        .await
+        .map_err(|e| format!("loading the authorization policy failed: {e}"))?;
+    let _follower = authz
+        .follow(bus.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    bootstrap_operator(&store, &config, clock.now()).await?;
+    if demo {
+        crate::demo::seed(&store, &config, clock.now()).await?;
+        authz.reload().await;
+    }
+
+    if config.metrics_listen != "off" {
+        let addr: std::net::SocketAddr = config.metrics_listen.parse().map_err(|_| {
+            format!(
+                "KEFU_METRICS_LISTEN: `{}` is not an address like 127.0.0.1:9464",
+                config.metrics_listen
+            )
+        })?;
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| format!("KEFU_METRICS_LISTEN: cannot serve metrics on {addr}: {e}"))?;
+    }
+
+    let logins = Arc::new(Logins::new(
+        store.clone(),
+        bus.clone(),
+        clock.clone(),
+        Settings::default(),
+    ));
+    let state = State {
+        store,
+        bus,
+        mailer,
+        clock,
+        logins,
+        authz,
+    };
+    let app = Route::new()
+        .at(
+            "/",
+            poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs")),
+        )
+        .nest("/", kefu_tenant_api::routes(state))
+        .with(poem::middleware::Tracing);
+
+    let listener = std::net::TcpListener::bind(&config.listen)
+        .map_err(|e| format!("KEFU_LISTEN: cannot listen on {}: {e}", config.listen))?;
+    drop(listener);
+    tracing::info!(
+        "kefu is serving on http://{}/ (API docs at /docs)",
+        config.listen
+    );
+    Server::new(TcpListener::bind(config.listen.clone()))
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
+        .await
+        .map_err(|e| format!("KEFU_LISTEN: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+/// Creates the `operator` account on an empty database. Its password comes from
+/// `KEFU_OPERATOR_PASSWORD`, or is generated and printed this once.
+async fn bootstrap_operator(
+    store: &Arc<dyn Store>,
+    config: &Config,
+    now: i64,
+) -> Result<(), String> {
+    if store.count_operators().await.map_err(|e| e.to_string())? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match &config.operator_password {
+        Some(p) => (p.expose_secret().to_string(), false),
+        None => (kefu_domain::password::generate(), true),
+    };
+    let account = NewAccount {
+        username: "operator".into(),
+        display_name: "Platform operator".into(),
+        real_name: String::new(),
+        phone: String::new(),
+        email: String::new(),
+        role: Role::Operator,
+        password_hash: kefu_auth::password::hash(&password),
+        must_change_password: generated,
+        skill_group_ids: vec![],
+    };
+    store
+        .create_operator(account, now)
+        .await
+        .map_err(|e| format!("creating the operator failed: {e}"))?;
+    if generated {
+        tracing::warn!(
+            "created the platform operator: username `operator`, password `{password}` (shown once; change it at first login)"
+        );
+    } else {
+        tracing::info!(
+            "created the platform operator `operator` with the password from KEFU_OPERATOR_PASSWORD"
+        );
+    }
+    Ok(())
+}
