@@ -41,6 +41,9 @@ pub mod object {
     pub const ACCOUNTS: &str = "accounts";
     pub const LOGINS: &str = "logins";
     pub const AUDIT: &str = "audit";
+    /// The platform's own audit log. Distinct from `AUDIT` so that a tenant role's
+    /// permission on its audit log never reaches the platform's.
+    pub const PLATFORM_AUDIT: &str = "platform_audit";
     pub const SKILL_GROUPS: &str = "skill_groups";
 }
 
@@ -52,7 +55,7 @@ pub mod action {
 /// What each role may do: (role, domain pattern, object, action).
 const PERMISSIONS: &[[&str; 4]] = &[
     ["operator", "platform", object::TENANTS, "*"],
-    ["operator", "platform", object::AUDIT, action::READ],
+    ["operator", "platform", object::PLATFORM_AUDIT, action::READ],
     ["super_admin", "tenant:*", object::ACCOUNTS, "*"],
     ["super_admin", "tenant:*", object::LOGINS, "*"],
     ["super_admin", "tenant:*", object::AUDIT, action::READ],

@@ -295,7 +295,9 @@ impl PlatformApi {
         before: Query<Option<i64>>,
         limit: Query<Option<i64>>,
     ) -> Result<Json<AuditPage>, ApiError> {
-        state.require(&auth.0, object::AUDIT, action::READ).await?;
+        state
+            .require(&auth.0, object::PLATFORM_AUDIT, action::READ)
+            .await?;
         let limit = limit.0.unwrap_or(50).clamp(1, 200);
         let entries = state.store.list_audit(None, before.0, limit).await?;
         Ok(Json(AuditPage::new(entries, limit)))
