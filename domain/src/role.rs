@@ -66,6 +66,14 @@ impl FromStr for Role {
     }
 }
 
+impl TryFrom<String> for Role {
+    type Error = UnknownRole;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,13 +94,5 @@ mod tests {
         assert!(Role::SuperAdmin.may_manage(Role::Admin));
         assert!(!Role::Agent.may_manage(Role::Agent));
         assert!(!Role::SuperAdmin.may_manage(Role::Operator));
-    }
-}
-
-impl TryFrom<String> for Role {
-    type Error = UnknownRole;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
     }
 }

@@ -489,7 +489,7 @@ async fn roles_are_enforced_on_every_route() {
             ("GET", "/api/v1/accounts/import-template", None),
             (
                 "POST",
-                &format!("/api/v1/accounts/{admin_id}/kick").leak(),
+                format!("/api/v1/accounts/{admin_id}/kick").leak(),
                 None,
             ),
         ];

@@ -1,1 +1,141 @@
-fn main() {}
+//! Project commands: `cargo xtask run | test | openapi [--check] | fences`.
+//!
+//! Kept in Rust so that they work wherever cargo does, with no shell or make required.
+
+use anyhow::{Context, Result, bail};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+  run [--release]     build and run Kefu on the embedded default with the demo tenant
+  test                run every test (PostgreSQL and Redis too when they answer locally)
+  openapi [--check]   regenerate openapi/openapi.json, or check it is current
+  fences              check that crates depend only in the allowed direction";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match args.first().map(String::as_str) {
+        Some("run") => run(rest.contains(&"--release")),
+        Some("test") => test(),
+        Some("openapi") => openapi(rest.contains(&"--check")),
+        Some("fences") => fences(),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn status(mut cmd: Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let st = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed ({st})");
+    }
+    Ok(())
+}
+
+fn run(release: bool) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "--package", "kefu"]);
+    if release {
+        cmd.arg("--release");
+    }
+    cmd.args(["--", "serve", "--demo"]);
+    status(cmd)
+}
+
+fn answers(addr: &str) -> bool {
+    addr.parse::<SocketAddr>()
+        .ok()
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
+}
+
+fn test() -> Result<()> {
+    fences()?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--all-targets"]);
+    // Use the machine's PostgreSQL and Redis when they are there and nothing else was named.
+    if std::env::var_os("KEFU_TEST_DATABASE_URL").is_none() && answers("127.0.0.1:5432") {
+        cmd.env("KEFU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+    }
+    if std::env::var_os("KEFU_TEST_REDIS_URL").is_none() && answers("127.0.0.1:6379") {
+        cmd.env("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379");
+    }
+    for var in ["KEFU_TEST_DATABASE_URL", "KEFU_TEST_REDIS_URL"] {
+        let set = cmd.get_envs().any(|(k, v)| k == var && v.is_some()) || std::env::var_os(var).is_some();
+        eprintln!("xtask: {var} {}", if set { "set: that backend is tested" } else { "not set: that backend is skipped" });
+    }
+    status(cmd)
+}
+
+fn openapi(check: bool) -> Result<()> {
+    let out = cargo()
+        .args(["run", "--quiet", "--package", "kefu", "--", "openapi"])
+        .output()
+        .context("running kefu openapi")?;
+    if !out.status.success() {
+        bail!("kefu openapi failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let path = root().join("openapi/openapi.json");
+    let generated = String::from_utf8(out.stdout)?;
+    if check {
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != generated {
+            bail!("openapi/openapi.json differs from what the code produces: run `cargo xtask openapi` and commit it");
+        }
+        eprintln!("openapi/openapi.json is current");
+    } else {
+        std::fs::write(&path, generated)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Which crates each library crate must never depend on, directly or not. The domain is
+/// pure; storage knows nothing of HTTP or Redis; the bus knows nothing of SQL or HTTP.
+const FENCES: &[(&str, &[&str])] = &[
+    ("kefu-domain", &["sqlx", "poem", "redis", "tokio", "kefu-store", "kefu-bus"]),
+    ("kefu-store", &["poem", "poem-openapi", "redis", "kefu-bus", "kefu-auth"]),
+    ("kefu-bus", &["sqlx", "poem", "kefu-store"]),
+    ("kefu-mail", &["sqlx", "poem", "redis", "kefu-store"]),
+    ("kefu-auth", &["poem", "poem-openapi"]),
+];
+
+fn fences() -> Result<()> {
+    let mut broken = Vec::new();
+    for (krate, banned) in FENCES {
+        let out = cargo()
+            .args(["tree", "--edges", "normal", "--prefix", "none", "--format", "{p}", "--package", krate])
+            .output()
+            .context("running cargo tree")?;
+        if !out.status.success() {
+            bail!("cargo tree -p {krate} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let tree = String::from_utf8_lossy(&out.stdout);
+        for dep in *banned {
+            if tree.lines().any(|l| l.split_whitespace().next() == Some(dep)) {
+                broken.push(format!("{krate} depends on {dep}"));
+            }
+        }
+    }
+    if !broken.is_empty() {
+        bail!("dependency fences broken:\n  {}", broken.join("\n  "));
+    }
+    eprintln!("dependency fences hold ({} crates checked)", FENCES.len());
+    Ok(())
+}
