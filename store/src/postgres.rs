@@ -22,6 +22,15 @@ impl PgStore {
         let shown = redact_url(url);
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| ConnectError::InvalidUrl(shown.clone(), e.to_string()))?;
+        // One direct connection first: its error says why (refused, auth, no such database),
+        // where the pool would only report a timeout.
+        {
+            use sqlx::Connection;
+            let conn = sqlx::PgConnection::connect_with(&options)
+                .await
+                .map_err(|e| ConnectError::Unreachable(shown.clone(), e.to_string()))?;
+            let _ = conn.close().await;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(5))

@@ -31,7 +31,10 @@ fn main() -> Result<()> {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -71,14 +74,25 @@ fn test() -> Result<()> {
     cmd.args(["test", "--workspace", "--all-targets"]);
     // Use the machine's PostgreSQL and Redis when they are there and nothing else was named.
     if std::env::var_os("KEFU_TEST_DATABASE_URL").is_none() && answers("127.0.0.1:5432") {
-        cmd.env("KEFU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+        cmd.env(
+            "KEFU_TEST_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        );
     }
     if std::env::var_os("KEFU_TEST_REDIS_URL").is_none() && answers("127.0.0.1:6379") {
         cmd.env("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379");
     }
     for var in ["KEFU_TEST_DATABASE_URL", "KEFU_TEST_REDIS_URL"] {
-        let set = cmd.get_envs().any(|(k, v)| k == var && v.is_some()) || std::env::var_os(var).is_some();
-        eprintln!("xtask: {var} {}", if set { "set: that backend is tested" } else { "not set: that backend is skipped" });
+        let set =
+            cmd.get_envs().any(|(k, v)| k == var && v.is_some()) || std::env::var_os(var).is_some();
+        eprintln!(
+            "xtask: {var} {}",
+            if set {
+                "set: that backend is tested"
+            } else {
+                "not set: that backend is skipped"
+            }
+        );
     }
     status(cmd)
 }
@@ -89,14 +103,19 @@ fn openapi(check: bool) -> Result<()> {
         .output()
         .context("running kefu openapi")?;
     if !out.status.success() {
-        bail!("kefu openapi failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "kefu openapi failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let path = root().join("openapi/openapi.json");
     let generated = String::from_utf8(out.stdout)?;
     if check {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if committed != generated {
-            bail!("openapi/openapi.json differs from what the code produces: run `cargo xtask openapi` and commit it");
+            bail!(
+                "openapi/openapi.json differs from what the code produces: run `cargo xtask openapi` and commit it"
+            );
         }
         eprintln!("openapi/openapi.json is current");
     } else {
@@ -109,8 +128,14 @@ fn openapi(check: bool) -> Result<()> {
 /// Which crates each library crate must never depend on, directly or not. The domain is
 /// pure; storage knows nothing of HTTP or Redis; the bus knows nothing of SQL or HTTP.
 const FENCES: &[(&str, &[&str])] = &[
-    ("kefu-domain", &["sqlx", "poem", "redis", "tokio", "kefu-store", "kefu-bus"]),
-    ("kefu-store", &["poem", "poem-openapi", "redis", "kefu-bus", "kefu-auth"]),
+    (
+        "kefu-domain",
+        &["sqlx", "poem", "redis", "tokio", "kefu-store", "kefu-bus"],
+    ),
+    (
+        "kefu-store",
+        &["poem", "poem-openapi", "redis", "kefu-bus", "kefu-auth"],
+    ),
     ("kefu-bus", &["sqlx", "poem", "kefu-store"]),
     ("kefu-mail", &["sqlx", "poem", "redis", "kefu-store"]),
     ("kefu-auth", &["poem", "poem-openapi"]),
@@ -120,15 +145,31 @@ fn fences() -> Result<()> {
     let mut broken = Vec::new();
     for (krate, banned) in FENCES {
         let out = cargo()
-            .args(["tree", "--edges", "normal", "--prefix", "none", "--format", "{p}", "--package", krate])
+            .args([
+                "tree",
+                "--edges",
+                "normal",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+                "--package",
+                krate,
+            ])
             .output()
             .context("running cargo tree")?;
         if !out.status.success() {
-            bail!("cargo tree -p {krate} failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "cargo tree -p {krate} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let tree = String::from_utf8_lossy(&out.stdout);
         for dep in *banned {
-            if tree.lines().any(|l| l.split_whitespace().next() == Some(dep)) {
+            if tree
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(dep))
+            {
                 broken.push(format!("{krate} depends on {dep}"));
             }
         }
