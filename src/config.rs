@@ -37,6 +37,8 @@ pub struct Config {
     /// The demo accounts' password with `--demo`; printed once when absent.
     #[serde(deserialize_with = "lenient::secret")]
     pub demo_password: Option<SecretString>,
+    /// Take client addresses from `X-Forwarded-For` (set when behind a load balancer).
+    pub trust_forwarded_for: bool,
     /// `text` or `json`.
     #[serde(deserialize_with = "lenient::string")]
     pub log_format: String,
@@ -55,6 +57,7 @@ impl Default for Config {
             mail_from: "Kefu <no-reply@kefu.local>".into(),
             operator_password: None,
             demo_password: None,
+            trust_forwarded_for: false,
             log_format: "text".into(),
         }
     }

@@ -92,6 +92,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         clock,
         logins,
         authz,
+        trust_forwarded_for: config.trust_forwarded_for,
     };
     let app = Route::new()
         .at(

@@ -34,6 +34,9 @@ pub struct State {
     pub clock: Arc<dyn Clock>,
     pub logins: Arc<Logins>,
     pub authz: Arc<Authorizer>,
+    /// Take the client address from `X-Forwarded-For`. Only safe behind a proxy that sets
+    /// it; otherwise a client could pick its own address and dodge per-address throttling.
+    pub trust_forwarded_for: bool,
 }
 
 impl State {
@@ -119,9 +122,12 @@ pub fn routes(state: State) -> impl Endpoint {
         .data(state)
 }
 
-/// The caller's address: the first `X-Forwarded-For` hop when behind a proxy, else the peer.
+/// The caller's address: the first `X-Forwarded-For` hop when the proxy is trusted, else
+/// the peer.
 pub fn client_ip(req: &Request) -> String {
+    let trusted = req.data::<State>().is_some_and(|s| s.trust_forwarded_for);
     req.header("x-forwarded-for")
+        .filter(|_| trusted)
         .and_then(|v| v.split(',').next())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())

@@ -61,6 +61,7 @@ async fn app(db: TestDb) -> App {
         bus,
         clock: shared,
         authz,
+        trust_forwarded_for: true,
     };
     let ep = kefu_tenant_api::routes(state).map_to_response().boxed();
     App {

@@ -94,7 +94,46 @@ fn test() -> Result<()> {
             }
         );
     }
-    status(cmd)
+    run_and_tally(cmd)
+}
+
+/// Runs `cargo test`, passing its output through, and ends with one line that adds up every
+/// harness's `test result:` line, so the total is read in one place.
+fn run_and_tally(mut cmd: Command) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().context("starting cargo test")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let mut words = part.split_whitespace().rev();
+                let (Some(label), Some(n)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let n: u64 = n.parse().unwrap_or(0);
+                match label {
+                    "passed" => passed += n,
+                    "failed" => failed += n,
+                    "ignored" => ignored += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let st = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    if !st.success() {
+        bail!("cargo test failed ({st})");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
 }
 
 fn openapi(check: bool) -> Result<()> {
