@@ -19,6 +19,7 @@ struct App {
     cli: TestClient<BoxEndpoint<'static, poem::Response>>,
     clock: ManualClock,
     outbox: tempfile::TempDir,
+    bus: Arc<InProcessBus>,
     name: &'static str,
     _db: TestDb,
 }
@@ -58,7 +59,7 @@ async fn app(db: TestDb) -> App {
         )),
         mailer: Arc::new(FileOutbox::new(outbox.path(), "no-reply@kefu.local").unwrap()),
         store,
-        bus,
+        bus: bus.clone(),
         clock: shared,
         authz,
         trust_forwarded_for: true,
@@ -68,6 +69,7 @@ async fn app(db: TestDb) -> App {
         cli: TestClient::new(ep),
         clock,
         outbox,
+        bus,
         name: db.name,
         _db: db,
     }
