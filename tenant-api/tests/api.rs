@@ -303,6 +303,10 @@ async fn a_new_user_goes_from_operator_to_a_full_tenant() {
                 .any(|l| l["username"] == "agent1"),
             "{logins}"
         );
+        let mut revoked =
+            kefu_bus::Bus::subscribe(app.bus.as_ref(), kefu_domain::event::topic::SESSIONS)
+                .await
+                .unwrap();
         let (status, kicked) = app
             .call(
                 "POST",
@@ -312,6 +316,13 @@ async fn a_new_user_goes_from_operator_to_a_full_tenant() {
             )
             .await;
         assert_eq!((status, kicked["sessions_ended"].as_i64()), (200, Some(1)));
+        // Realtime connections hear of it through the bus.
+        let event = futures::StreamExt::next(&mut revoked).await.unwrap();
+        assert!(
+            matches!(&event, kefu_domain::event::Event::SessionRevoked { account_id, reason, .. }
+                if account_id.0 == agent1 && reason == "kicked"),
+            "{event:?}"
+        );
         let (status, err) = app
             .call("GET", "/api/v1/auth/me", Some(&agent_token), None)
             .await;
