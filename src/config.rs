@@ -64,7 +64,13 @@ impl Default for Config {
 }
 
 /// Environment variables that start with `KEFU_` but are not settings (test harness knobs).
-const NOT_SETTINGS: &[&str] = &["TEST_DATABASE_URL", "TEST_REDIS_URL", "CONFIG", "LOG"];
+const NOT_SETTINGS: &[&str] = &[
+    "TEST_DATABASE_URL",
+    "TEST_REDIS_URL",
+    "CONFIG",
+    "LOG",
+    "USERSIG_KEY",
+];
 
 impl Config {
     /// Loads from `kefu.toml` (or the file named by `KEFU_CONFIG`) and the environment.

@@ -45,6 +45,7 @@ pub async fn seed(store: &Arc<dyn Store>, config: &Config, now: i64) -> Result<(
         name: "演示供应商 Demo Supplier".into(),
         max_accounts: 2,
         max_online: 2,
+        im_secret: kefu_domain::secret::im_secret(),
     };
     let (tenant, _) = store
         .create_tenant(

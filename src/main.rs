@@ -27,11 +27,47 @@ enum Command {
     },
     /// Print the OpenAPI document of the tenant API.
     Openapi,
+    /// Generate a UserSig (Tencent IM TLS sig v2) for an identifier.
+    Usersig {
+        /// The app's SDKAppID.
+        #[arg(long)]
+        sdkappid: u64,
+        /// The app's secret key (GET /api/v1/im-app as a super admin). Also read from
+        /// KEFU_USERSIG_KEY, which keeps it out of the process list.
+        #[arg(long, env = "KEFU_USERSIG_KEY", hide_env_values = true)]
+        key: String,
+        /// The UserID to sign for, e.g. `administrator` for REST calls.
+        #[arg(long)]
+        identifier: String,
+        /// Seconds of validity.
+        #[arg(long, default_value_t = 86400 * 180)]
+        expire: i64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Usersig {
+            sdkappid,
+            key,
+            identifier,
+            expire,
+        } => {
+            if identifier.is_empty() || expire <= 0 {
+                eprintln!("kefu: --identifier must not be empty and --expire must be positive");
+                return std::process::ExitCode::from(2);
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            println!(
+                "{}",
+                kefu_usersig::generate(sdkappid, &key, &identifier, expire, now)
+            );
+            std::process::ExitCode::SUCCESS
+        }
         Command::Openapi => {
             println!("{}", kefu_tenant_api::spec_json());
             std::process::ExitCode::SUCCESS

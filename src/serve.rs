@@ -85,6 +85,10 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         clock.clone(),
         Settings::default(),
     ));
+    let gateway = kefu_gateway::routes(kefu_gateway::GatewayState {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
     let state = State {
         store,
         bus,
@@ -99,6 +103,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
             "/",
             poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs")),
         )
+        .nest("/v4", gateway)
         .nest("/", kefu_tenant_api::routes(state))
         .with(poem::middleware::Tracing);
 

@@ -45,6 +45,10 @@ pub mod object {
     /// permission on its audit log never reaches the platform's.
     pub const PLATFORM_AUDIT: &str = "platform_audit";
     pub const SKILL_GROUPS: &str = "skill_groups";
+    /// The tenant's IM app (SDKAppID, admin identifiers, service accounts).
+    pub const IM_APP: &str = "im_app";
+    /// The IM app's secret key: reading or rotating it.
+    pub const IM_SECRET: &str = "im_secret";
 }
 
 pub mod action {
@@ -60,10 +64,13 @@ const PERMISSIONS: &[[&str; 4]] = &[
     ["super_admin", "tenant:*", object::LOGINS, "*"],
     ["super_admin", "tenant:*", object::AUDIT, action::READ],
     ["super_admin", "tenant:*", object::SKILL_GROUPS, "*"],
+    ["super_admin", "tenant:*", object::IM_APP, "*"],
+    ["super_admin", "tenant:*", object::IM_SECRET, "*"],
     ["admin", "tenant:*", object::ACCOUNTS, "*"],
     ["admin", "tenant:*", object::LOGINS, "*"],
     ["admin", "tenant:*", object::AUDIT, action::READ],
     ["admin", "tenant:*", object::SKILL_GROUPS, "*"],
+    ["admin", "tenant:*", object::IM_APP, "*"],
     ["agent", "tenant:*", object::SKILL_GROUPS, action::READ],
 ];
 

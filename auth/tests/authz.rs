@@ -39,6 +39,7 @@ async fn a_role_change_on_one_node_reaches_the_other() {
             name: "Acme".into(),
             max_accounts: 5,
             max_online: 2,
+            im_secret: "k".repeat(64),
         };
         let (t, owner) = store
             .create_tenant(tenant, new_account("boss", Role::SuperAdmin), clock.now())

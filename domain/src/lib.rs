@@ -8,6 +8,7 @@ pub mod event;
 pub mod ids;
 pub mod password;
 pub mod role;
+pub mod secret;
 pub mod validate;
 
 pub use clock::{Clock, ManualClock, SystemClock};

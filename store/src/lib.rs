@@ -158,6 +158,30 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<AuditEntry>>;
 }
 
+/// The IM app of each tenant and the IM accounts imported into it.
+#[async_trait]
+pub trait ImStore: Send + Sync {
+    async fn get_im_app(&self, tenant: TenantId) -> Result<Option<ImApp>>;
+    /// The app behind an SDKAppID. This lookup takes no tenant: the SDKAppID names it.
+    async fn find_im_app(&self, sdk_app_id: i64) -> Result<Option<ImApp>>;
+    async fn rotate_im_secret(&self, tenant: TenantId, secret: &str, now: Millis) -> Result<()>;
+    /// Replaces the admin identifiers and/or the service accounts.
+    async fn update_im_app(
+        &self,
+        tenant: TenantId,
+        admins: Option<Vec<String>>,
+        service_accounts: Option<Vec<ServiceAccount>>,
+        now: Millis,
+    ) -> Result<ImApp>;
+    /// Imports an account, or updates its nick, face and kind if it exists.
+    async fn import_im_account(&self, tenant: TenantId, account: &ImAccount) -> Result<()>;
+    async fn get_im_account(&self, tenant: TenantId, user_id: &str) -> Result<Option<ImAccount>>;
+    /// Returns whether the account existed.
+    async fn delete_im_account(&self, tenant: TenantId, user_id: &str) -> Result<bool>;
+    /// Invalidates logins signed before `now`; returns whether the account exists.
+    async fn kick_im_account(&self, tenant: TenantId, user_id: &str, now: Millis) -> Result<bool>;
+}
+
 /// casbin's rules, kept in the database so that every node and both backends share them.
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
@@ -183,6 +207,7 @@ pub trait Store:
     + ThrottleStore
     + AuditStore
     + PolicyStore
+    + ImStore
 {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for readiness checks.

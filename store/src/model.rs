@@ -21,6 +21,8 @@ pub struct NewTenant {
     pub name: String,
     pub max_accounts: i64,
     pub max_online: i64,
+    /// The IM app's secret key, created with the tenant.
+    pub im_secret: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -174,4 +176,38 @@ impl PolicyRule {
             values: values.iter().map(|v| v.to_string()).collect(),
         }
     }
+}
+
+/// SDKAppIDs are 1400000000 plus the tenant id: unique, and in the range Tencent's
+/// domestic apps use, which some clients check.
+pub const SDK_APP_ID_BASE: i64 = 1_400_000_000;
+
+/// A tenant's IM app: how IM clients and the tenant's back end reach its customer service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImApp {
+    pub tenant_id: TenantId,
+    pub sdk_app_id: i64,
+    pub secret_key: String,
+    /// Identifiers that may call the REST API (default `administrator`).
+    pub admin_identifiers: Vec<String>,
+    pub service_accounts: Vec<ServiceAccount>,
+    pub updated_at: Millis,
+}
+
+/// A customer-service account (`@customer_service_account`), bound to a skill group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub identifier: String,
+    pub skill_group_id: Option<SkillGroupId>,
+}
+
+/// An account imported into the IM app: a buyer, or a robot (`kind` 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImAccount {
+    pub user_id: String,
+    pub nick: String,
+    pub face_url: String,
+    pub kind: i64,
+    pub created_at: Millis,
+    pub kicked_at: Option<Millis>,
 }

@@ -15,6 +15,7 @@ fn tenant(code: &str, max_accounts: i64) -> NewTenant {
         name: format!("{code} 供应商"),
         max_accounts,
         max_online: 2,
+        im_secret: format!("{code}-secret"),
     }
 }
 
@@ -757,5 +758,138 @@ async fn a_password_change_is_stored() {
             "op-hash"
         );
         let _ = SkillGroupId(0);
+    }
+}
+
+#[tokio::test]
+async fn each_tenant_gets_an_im_app_found_by_its_sdkappid() {
+    for db in databases().await {
+        let store = db.store().await;
+        let a = with_tenant(&store, "acme", 5).await;
+        let b = with_tenant(&store, "bolt", 5).await;
+        let app = store.get_im_app(a).await.unwrap().unwrap();
+        assert_eq!(app.sdk_app_id, SDK_APP_ID_BASE + a.0);
+        assert_eq!(app.secret_key, "acme-secret");
+        assert_eq!(app.admin_identifiers, ["administrator"]);
+        assert_eq!(
+            app.service_accounts[0].identifier,
+            "@customer_service_account"
+        );
+        assert_eq!(
+            store
+                .find_im_app(app.sdk_app_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .tenant_id,
+            a
+        );
+        assert!(store.find_im_app(1).await.unwrap().is_none());
+
+        store
+            .rotate_im_secret(a, "new-secret", T0 + 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_im_app(a).await.unwrap().unwrap().secret_key,
+            "new-secret"
+        );
+        assert_eq!(
+            store.get_im_app(b).await.unwrap().unwrap().secret_key,
+            "bolt-secret",
+            "{}",
+            db.name
+        );
+
+        let g = store.create_skill_group(a, "售前", T0).await.unwrap();
+        let accounts = vec![ServiceAccount {
+            identifier: "@presales".into(),
+            skill_group_id: Some(g.id),
+        }];
+        let app = store
+            .update_im_app(
+                a,
+                Some(vec!["admin2".into(), "ops".into()]),
+                Some(accounts),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(app.admin_identifiers, ["admin2", "ops"]);
+        assert_eq!(
+            app.service_accounts,
+            [ServiceAccount {
+                identifier: "@presales".into(),
+                skill_group_id: Some(g.id)
+            }]
+        );
+        let foreign = store.create_skill_group(b, "售后", T0).await.unwrap();
+        let bad = vec![ServiceAccount {
+            identifier: "@x".into(),
+            skill_group_id: Some(foreign.id),
+        }];
+        assert!(matches!(
+            store.update_im_app(a, None, Some(bad), T0).await,
+            Err(StoreError::UnknownSkillGroup(_))
+        ));
+        assert_eq!(
+            store
+                .get_im_app(a)
+                .await
+                .unwrap()
+                .unwrap()
+                .service_accounts
+                .len(),
+            1,
+            "nothing changed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn im_accounts_are_imported_updated_kicked_and_deleted_per_tenant() {
+    for db in databases().await {
+        let store = db.store().await;
+        let a = with_tenant(&store, "acme", 5).await;
+        let b = with_tenant(&store, "bolt", 5).await;
+        let mut buyer = ImAccount {
+            user_id: "buyer_1".into(),
+            nick: "张三".into(),
+            face_url: String::new(),
+            kind: 0,
+            created_at: T0,
+            kicked_at: None,
+        };
+        store.import_im_account(a, &buyer).await.unwrap();
+        buyer.nick = "张三丰".into();
+        store.import_im_account(a, &buyer).await.unwrap();
+        assert_eq!(
+            store
+                .get_im_account(a, "buyer_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .nick,
+            "张三丰"
+        );
+        assert!(
+            store.get_im_account(b, "buyer_1").await.unwrap().is_none(),
+            "{}",
+            db.name
+        );
+        assert!(!store.kick_im_account(b, "buyer_1", T0).await.unwrap());
+        assert!(store.kick_im_account(a, "buyer_1", T0 + 5).await.unwrap());
+        assert_eq!(
+            store
+                .get_im_account(a, "buyer_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .kicked_at,
+            Some(T0 + 5)
+        );
+        assert!(!store.delete_im_account(b, "buyer_1").await.unwrap());
+        assert!(store.delete_im_account(a, "buyer_1").await.unwrap());
+        assert!(!store.delete_im_account(a, "buyer_1").await.unwrap());
     }
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod auth;
 mod dto;
 pub mod error;
+mod im_app;
 mod import;
 mod ops;
 mod platform;
@@ -82,6 +83,7 @@ type Apis = (
     auth::AuthApi,
     platform::PlatformApi,
     accounts::AccountsApi,
+    im_app::ImAppApi,
     ops::OpsApi,
 );
 
@@ -92,6 +94,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             platform::PlatformApi,
             accounts::AccountsApi,
+            im_app::ImAppApi,
             ops::OpsApi,
         ),
         "Kefu tenant API",

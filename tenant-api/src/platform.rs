@@ -119,6 +119,7 @@ impl PlatformApi {
             name: body.name.trim().to_string(),
             max_accounts,
             max_online,
+            im_secret: kefu_domain::secret::im_secret(),
         };
         let (tenant, owner) = state
             .store

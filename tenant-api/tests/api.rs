@@ -1021,3 +1021,97 @@ fn the_committed_openapi_document_matches_the_code() {
         "openapi/openapi.json is out of date: run `cargo xtask openapi` and commit the result"
     );
 }
+
+#[tokio::test]
+async fn the_im_app_is_shown_to_admins_and_its_secret_to_super_admins_only() {
+    for db in databases().await {
+        let app = app(db).await;
+        let op = app.token(None, "operator", OPERATOR_PASSWORD).await;
+        let (_, boss) = app.tenant(&op, "acme", 5).await;
+        let (_, first) = app.seat(&boss, "zhao", "admin").await;
+        let admin = app.activate("acme", "zhao", &first, "Admin#2026").await;
+        let (_, first) = app.seat(&boss, "li", "agent").await;
+        let agent = app.activate("acme", "li", &first, "Agent#2026").await;
+
+        let (status, im) = app.call("GET", "/api/v1/im-app", Some(&boss), None).await;
+        assert_eq!(status, 200, "{}: {im}", app.name);
+        assert!(im["sdk_app_id"].as_i64().unwrap() > 1_400_000_000);
+        assert_eq!(im["admin_identifiers"], json!(["administrator"]));
+        assert_eq!(
+            im["service_accounts"][0]["identifier"],
+            "@customer_service_account"
+        );
+        let secret = im["secret_key"].as_str().unwrap().to_string();
+        assert_eq!(secret.len(), 64);
+
+        let (status, seen_by_admin) = app.call("GET", "/api/v1/im-app", Some(&admin), None).await;
+        assert_eq!(status, 200);
+        assert!(seen_by_admin.get("secret_key").is_none(), "{seen_by_admin}");
+        assert_eq!(
+            app.call("GET", "/api/v1/im-app", Some(&agent), None)
+                .await
+                .0,
+            403
+        );
+        assert_eq!(
+            app.call("POST", "/api/v1/im-app/rotate-secret", Some(&admin), None)
+                .await
+                .0,
+            403
+        );
+
+        let (status, rotated) = app
+            .call("POST", "/api/v1/im-app/rotate-secret", Some(&boss), None)
+            .await;
+        assert_eq!(status, 200);
+        assert_ne!(rotated["secret_key"].as_str().unwrap(), secret);
+
+        let (_, group) = app
+            .call(
+                "POST",
+                "/api/v1/skill-groups",
+                Some(&admin),
+                Some(json!({ "name": "售后" })),
+            )
+            .await;
+        let patch = json!({ "admin_identifiers": ["administrator", "erp_bot"],
+                            "service_accounts": [{ "identifier": "@aftersales", "skill_group_id": group["id"] }] });
+        let (status, updated) = app
+            .call("PATCH", "/api/v1/im-app", Some(&admin), Some(patch))
+            .await;
+        assert_eq!(status, 200, "{updated}");
+        assert_eq!(
+            updated["admin_identifiers"],
+            json!(["administrator", "erp_bot"])
+        );
+        assert_eq!(
+            updated["service_accounts"][0]["skill_group_id"],
+            group["id"]
+        );
+
+        for bad in [
+            json!({ "admin_identifiers": [] }),
+            json!({ "service_accounts": [] }),
+            json!({ "admin_identifiers": ["has space"] }),
+            json!({ "service_accounts": [{ "identifier": "x".repeat(33) }] }),
+        ] {
+            let (status, err) = app
+                .call("PATCH", "/api/v1/im-app", Some(&admin), Some(bad.clone()))
+                .await;
+            assert_eq!(
+                (status, err["code"].as_str()),
+                (400, Some("validation_failed")),
+                "{bad}"
+            );
+        }
+        let foreign_group =
+            json!({ "service_accounts": [{ "identifier": "@x", "skill_group_id": 999_999 }] });
+        let (status, err) = app
+            .call("PATCH", "/api/v1/im-app", Some(&admin), Some(foreign_group))
+            .await;
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (400, Some("unknown_skill_group"))
+        );
+    }
+}

@@ -178,6 +178,14 @@ const FENCES: &[(&str, &[&str])] = &[
     ("kefu-bus", &["sqlx", "poem", "kefu-store"]),
     ("kefu-mail", &["sqlx", "poem", "redis", "kefu-store"]),
     ("kefu-auth", &["poem", "poem-openapi"]),
+    (
+        "kefu-usersig",
+        &["sqlx", "poem", "redis", "tokio", "kefu-store"],
+    ),
+    (
+        "kefu-gateway",
+        &["poem-openapi", "kefu-tenant-api", "kefu-auth"],
+    ),
 ];
 
 fn fences() -> Result<()> {

@@ -4,6 +4,7 @@
 //! `on conflict`, partial indexes.
 
 pub(crate) mod accounts;
+pub(crate) mod im;
 pub(crate) mod misc;
 pub(crate) mod rows;
 pub(crate) mod sessions;

@@ -25,6 +25,26 @@ macro_rules! impl_tenant_store {
                 .map_err($crate::StoreError::unique("a tenant with this code"))?;
                 let account_id =
                     Self::insert_account(&mut tx, Some(tenant_id), &owner, true, now).await?;
+                sqlx::query(
+                    "insert into im_apps (tenant_id, sdk_app_id, secret_key, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $4)",
+                )
+                .bind(tenant_id)
+                .bind($crate::SDK_APP_ID_BASE + tenant_id)
+                .bind(&tenant.im_secret)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("insert into im_app_admins (tenant_id, identifier) values ($1, 'administrator')")
+                    .bind(tenant_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "insert into im_service_accounts (tenant_id, identifier) values ($1, '@customer_service_account')",
+                )
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 let tenant = self
                     .get_tenant(kefu_domain::TenantId(tenant_id))

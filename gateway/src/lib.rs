@@ -1,0 +1,32 @@
+//! The IM gateway: the Tencent Cloud IM server REST API (`/v4/{service}/{command}`) as real
+//! clients send it, so that an integrator who talks to Tencent IM can point their code at
+//! Kefu by changing only the host. The wire rules are in `docs/protocol.md`.
+//!
+//! Every answer is HTTP 200 with `ActionStatus`, `ErrorCode` and `ErrorInfo`, because older
+//! clients treat any other status as a transport failure.
+
+mod envelope;
+mod login_svc;
+mod rest;
+
+use kefu_domain::Clock;
+use kefu_store::Store;
+use poem::{Endpoint, EndpointExt, Route};
+use std::sync::Arc;
+
+pub use envelope::ImError;
+
+/// What gateway handlers need.
+#[derive(Clone)]
+pub struct GatewayState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The REST endpoint, to be nested at `/v4`.
+pub fn routes(state: GatewayState) -> impl Endpoint {
+    Route::new()
+        .at("/:service/:command", rest::handle)
+        .at("/*path", rest::unknown_path)
+        .data(state)
+}

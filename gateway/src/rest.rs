@@ -1,0 +1,199 @@
+//! Request handling for `/v4/{service}/{command}`: query parameters matched without regard
+//! to case, any method with a body, any or no `Content-Type`, the caller authenticated as an
+//! app admin by its UserSig, then the command.
+
+use crate::envelope::{self, ImError};
+use crate::{GatewayState, login_svc};
+use kefu_store::ImApp;
+use poem::web::{Data, Json, Path};
+use poem::{Body, Request, handler};
+use serde_json::Value;
+
+/// Bodies above this are refused with 93000, as Tencent does (its limit is about 12 KB).
+pub const MAX_BODY: usize = 12 * 1024;
+
+/// A command, once the caller is known to be an admin of `app`.
+pub struct Call<'a> {
+    pub state: &'a GatewayState,
+    pub app: &'a ImApp,
+    pub body: Value,
+}
+
+/// Whether `{service}/{command}` is one we serve.
+fn known(service: &str, command: &str) -> bool {
+    match service {
+        "im_open_login_svc" => login_svc::COMMANDS.contains(&command),
+        _ => false,
+    }
+}
+
+#[handler]
+pub async fn handle(
+    req: &Request,
+    Path((service, command)): Path<(String, String)>,
+    state: Data<&GatewayState>,
+    body: Body,
+) -> Json<Value> {
+    match run(req, &service, &command, &state, body).await {
+        Ok(extra) => envelope::ok(extra),
+        Err(e) => envelope::fail(&e),
+    }
+}
+
+/// Anything under `/v4` that is not `{service}/{command}`: still an envelope, still HTTP 200.
+#[handler]
+pub async fn unknown_path(Path(path): Path<String>) -> Json<Value> {
+    envelope::fail(&ImError::new(
+        60009,
+        format!("bad request resource: v4/{path} is not service/command; check the URL"),
+    ))
+}
+
+async fn run(
+    req: &Request,
+    service: &str,
+    command: &str,
+    state: &GatewayState,
+    body: Body,
+) -> Result<Value, ImError> {
+    if !known(service, command) {
+        return Err(ImError::unknown_command(service, command));
+    }
+    let app = authenticate(req, state).await?;
+    let body = read_body(body).await?;
+    let call = Call {
+        state,
+        app: &app,
+        body,
+    };
+    match service {
+        "im_open_login_svc" => login_svc::dispatch(command, call).await,
+        _ => Err(ImError::unknown_command(service, command)),
+    }
+}
+
+/// A query parameter by name, ignoring case (`sdkAppid` and `SdkAppId` are seen in the wild).
+fn query<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+async fn authenticate(req: &Request, state: &GatewayState) -> Result<ImApp, ImError> {
+    let pairs = req.uri().query().map(url_pairs).unwrap_or_default();
+    let Some(raw_app) = query(&pairs, "sdkappid").filter(|s| !s.is_empty()) else {
+        return Err(ImError::new(
+            60012,
+            "REST requests must carry sdkappid in the query string",
+        ));
+    };
+    let sdk_app_id: i64 = raw_app
+        .trim()
+        .parse()
+        .map_err(|_| ImError::new(60006, format!("sdkappid `{raw_app}` is not a number")))?;
+    let app = state
+        .store
+        .find_im_app(sdk_app_id)
+        .await?
+        .ok_or_else(|| ImError::new(60006, format!("SDKAppID {sdk_app_id} is not valid")))?;
+    let tenant = state.store.get_tenant(app.tenant_id).await?;
+    if tenant.is_none_or(|t| t.disabled) {
+        return Err(ImError::new(
+            60016,
+            format!("SDKAppID {sdk_app_id} is disabled"),
+        ));
+    }
+    let identifier = query(&pairs, "identifier").unwrap_or("");
+    if !app.admin_identifiers.iter().any(|a| a == identifier) {
+        return Err(ImError::new(
+            60010,
+            format!("`{identifier}` is not an App admin; REST calls need an admin identifier"),
+        ));
+    }
+    let usersig = query(&pairs, "usersig").unwrap_or("");
+    let now = state.clock.now() / 1000;
+    kefu_usersig::verify(usersig, sdk_app_id as u64, identifier, &app.secret_key, now)
+        .map_err(|e| ImError::new(e.code(), e.to_string()))?;
+    Ok(app)
+}
+
+/// Splits and percent-decodes a query string (`+` is a space only in form encoding, and a
+/// UserSig never contains one, so it is kept).
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn read_body(body: Body) -> Result<Value, ImError> {
+    let bytes = body
+        .into_bytes_limit(MAX_BODY + 1)
+        .await
+        .map_err(|_| ImError::new(93000, "JSON body too long; keep it under 12 KB"))?;
+    if bytes.len() > MAX_BODY {
+        return Err(ImError::new(
+            93000,
+            "JSON body too long; keep it under 12 KB",
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(ImError::bad_json()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_names_match_without_case_and_values_are_decoded() {
+        let pairs = url_pairs(
+            "sdkAppid=1400000001&Identifier=admin&usersig=eJy%2Aabc_&random=99&contenttype=json",
+        );
+        assert_eq!(query(&pairs, "sdkappid"), Some("1400000001"));
+        assert_eq!(query(&pairs, "identifier"), Some("admin"));
+        assert_eq!(query(&pairs, "usersig"), Some("eJy*abc_"));
+        assert_eq!(query(&pairs, "missing"), None);
+    }
+
+    #[test]
+    fn a_stray_percent_is_kept() {
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%E4%BD%A0"), "你");
+        assert_eq!(
+            percent_decode("%你好"),
+            "%你好",
+            "no panic inside a multi-byte character"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! `/api/v1/im-app`: the tenant's IM app, through which IM clients and the tenant's own back
+//! end reach its customer service.
+
+use crate::State;
+use crate::error::ApiError;
+use crate::security::Auth;
+use kefu_auth::authz::{action, object};
+use kefu_domain::SkillGroupId;
+use kefu_store::{ImApp, ServiceAccount};
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi, Tags};
+
+#[derive(Tags)]
+enum Tag {
+    /// The tenant's IM app (Tencent-IM-compatible gateway).
+    ImApp,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct ServiceAccountDto {
+    /// The IM identifier buyers write to, e.g. `@customer_service_account`.
+    pub identifier: String,
+    /// The skill group its conversations queue in; none means the tenant's default routing.
+    pub skill_group_id: Option<i64>,
+}
+
+#[derive(Debug, Object)]
+pub struct ImAppDto {
+    pub sdk_app_id: i64,
+    /// Identifiers that may call the `/v4` REST API with their UserSig.
+    pub admin_identifiers: Vec<String>,
+    pub service_accounts: Vec<ServiceAccountDto>,
+    /// The key UserSigs are signed with. Shown to super admins only.
+    #[oai(skip_serializing_if_is_none)]
+    pub secret_key: Option<String>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct UpdateImAppRequest {
+    pub admin_identifiers: Option<Vec<String>>,
+    pub service_accounts: Option<Vec<ServiceAccountDto>>,
+}
+
+fn dto(app: ImApp, with_secret: bool) -> ImAppDto {
+    ImAppDto {
+        sdk_app_id: app.sdk_app_id,
+        admin_identifiers: app.admin_identifiers,
+        service_accounts: app
+            .service_accounts
+            .into_iter()
+            .map(|a| ServiceAccountDto {
+                identifier: a.identifier,
+                skill_group_id: a.skill_group_id.map(|g| g.0),
+            })
+            .collect(),
+        secret_key: with_secret.then_some(app.secret_key),
+        updated_at: app.updated_at,
+    }
+}
+
+/// An IM identifier: 1–32 bytes, no control characters or spaces.
+fn check_identifier(field: &'static str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 32 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
+            field,
+            format!("`{id}` is not an IM identifier: use 1 to 32 bytes without spaces"),
+        )));
+    }
+    Ok(())
+}
+
+pub struct ImAppApi;
+
+#[OpenApi(prefix_path = "/api/v1/im-app", tag = "Tag::ImApp")]
+impl ImAppApi {
+    /// Get the IM app
+    ///
+    /// The SDKAppID, admin identifiers and customer-service accounts; the secret key too for
+    /// super admins.
+    ///
+    /// Errors: 403 `forbidden`.
+    #[oai(path = "/", method = "get", operation_id = "getImApp")]
+    async fn get(&self, state: Data<&State>, auth: Auth) -> Result<Json<ImAppDto>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::IM_APP, action::READ)
+            .await?;
+        let app = state
+            .store
+            .get_im_app(tenant)
+            .await?
+            .ok_or_else(|| ApiError::not_found("IM app"))?;
+        let with_secret = state
+            .authz
+            .allows(&auth.0.account, object::IM_SECRET, action::READ)
+            .await;
+        Ok(Json(dto(app, with_secret)))
+    }
+
+    /// Edit the IM app
+    ///
+    /// Replaces the admin identifiers and/or the customer-service accounts. At least one
+    /// admin identifier and one service account must remain.
+    ///
+    /// Errors: 400 `validation_failed`, `unknown_skill_group`; 403 `forbidden`.
+    #[oai(path = "/", method = "patch", operation_id = "updateImApp")]
+    async fn update(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        body: Json<UpdateImAppRequest>,
+    ) -> Result<Json<ImAppDto>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::IM_APP, action::WRITE)
+            .await?;
+        let body = body.0;
+        if let Some(admins) = &body.admin_identifiers {
+            if admins.is_empty() {
+                return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
+                    "admin_identifiers",
+                    "keep at least one admin identifier, or the REST API cannot be called",
+                )));
+            }
+            for id in admins {
+                check_identifier("admin_identifiers", id)?;
+            }
+        }
+        if let Some(accounts) = &body.service_accounts {
+            if accounts.is_empty() {
+                return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
+                    "service_accounts",
+                    "keep at least one customer-service account for buyers to write to",
+                )));
+            }
+            for a in accounts {
+                check_identifier("service_accounts", &a.identifier)?;
+            }
+        }
+        let accounts = body.service_accounts.map(|list| {
+            list.into_iter()
+                .map(|a| ServiceAccount {
+                    identifier: a.identifier,
+                    skill_group_id: a.skill_group_id.map(SkillGroupId),
+                })
+                .collect()
+        });
+        let app = state
+            .store
+            .update_im_app(tenant, body.admin_identifiers, accounts, state.clock.now())
+            .await?;
+        state
+            .logins
+            .audit(
+                Some(tenant),
+                Some(&auth.0.account),
+                "im_app_update",
+                "",
+                "",
+                &auth.0.ip,
+            )
+            .await;
+        let with_secret = state
+            .authz
+            .allows(&auth.0.account, object::IM_SECRET, action::READ)
+            .await;
+        Ok(Json(dto(app, with_secret)))
+    }
+
+    /// Rotate the secret key
+    ///
+    /// Sets a new random secret. UserSigs signed with the old key stop working at once;
+    /// the answer carries the new key. Super admins only.
+    ///
+    /// Errors: 403 `forbidden`.
+    #[oai(
+        path = "/rotate-secret",
+        method = "post",
+        operation_id = "rotateImSecret"
+    )]
+    async fn rotate(&self, state: Data<&State>, auth: Auth) -> Result<Json<ImAppDto>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::IM_SECRET, action::WRITE)
+            .await?;
+        state
+            .store
+            .rotate_im_secret(tenant, &kefu_domain::secret::im_secret(), state.clock.now())
+            .await?;
+        state
+            .logins
+            .audit(
+                Some(tenant),
+                Some(&auth.0.account),
+                "im_secret_rotate",
+                "",
+                "",
+                &auth.0.ip,
+            )
+            .await;
+        let app = state
+            .store
+            .get_im_app(tenant)
+            .await?
+            .ok_or_else(|| ApiError::not_found("IM app"))?;
+        Ok(Json(dto(app, true)))
+    }
+}
