@@ -182,6 +182,46 @@ pub trait ImStore: Send + Sync {
     async fn kick_im_account(&self, tenant: TenantId, user_id: &str, now: Millis) -> Result<bool>;
 }
 
+/// C2C messages between two identifiers of a tenant.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Appends a message to the chat of its two parties, giving it the chat's next sequence.
+    /// A message with the same sender, MsgSeq, MsgRandom and content CRC stored at or after
+    /// `dedup_since` is not stored again; the original is returned as a duplicate.
+    async fn append_message(
+        &self,
+        tenant: TenantId,
+        message: NewMessage,
+        dedup_since: Millis,
+    ) -> Result<Appended>;
+    /// Messages between `a` and `b` with `min_time <= msg_time <= max_time`, strictly before
+    /// `before` when given, newest first, at most `limit`.
+    async fn roam_messages(
+        &self,
+        tenant: TenantId,
+        a: &str,
+        b: &str,
+        min_time: i64,
+        max_time: i64,
+        before: Option<RoamCursor>,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>>;
+    async fn find_message_by_key(
+        &self,
+        tenant: TenantId,
+        a: &str,
+        b: &str,
+        msg_key: &str,
+    ) -> Result<Option<StoredMessage>>;
+    async fn recall_message(
+        &self,
+        tenant: TenantId,
+        a: &str,
+        b: &str,
+        msg_key: &str,
+    ) -> Result<Recall>;
+}
+
 /// casbin's rules, kept in the database so that every node and both backends share them.
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
@@ -208,6 +248,7 @@ pub trait Store:
     + AuditStore
     + PolicyStore
     + ImStore
+    + MessageStore
 {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for readiness checks.

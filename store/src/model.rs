@@ -211,3 +211,75 @@ pub struct ImAccount {
     pub created_at: Millis,
     pub kicked_at: Option<Millis>,
 }
+
+/// A message to append to a chat.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub from_account: String,
+    pub to_account: String,
+    pub msg_seq: i64,
+    pub msg_random: i64,
+    /// Unix seconds.
+    pub msg_time: i64,
+    /// CRC32 of the MsgBody, for de-duplication.
+    pub content_crc: i64,
+    /// The MsgBody JSON.
+    pub body: String,
+    pub cloud_custom_data: String,
+    /// Searchable text of the body.
+    pub text: String,
+    pub created_at: Millis,
+}
+
+impl NewMessage {
+    /// `{MsgSeq}_{MsgRandom}_{MsgTime}`, the protocol's message key.
+    pub fn msg_key(&self) -> String {
+        format!("{}_{}_{}", self.msg_seq, self.msg_random, self.msg_time)
+    }
+}
+
+/// A stored message with its place in the chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub chat_id: i64,
+    /// Position in the chat: 1, 2, 3… with no gaps.
+    pub seq: i64,
+    pub from_account: String,
+    pub to_account: String,
+    pub msg_seq: i64,
+    pub msg_random: i64,
+    pub msg_time: i64,
+    pub msg_key: String,
+    pub body: String,
+    pub cloud_custom_data: String,
+    pub flag_bits: i64,
+    pub created_at: Millis,
+}
+
+/// Bit set in `flag_bits` on a recalled message.
+pub const FLAG_RECALLED: i64 = 8;
+
+/// The result of an append: the stored message, and whether it was already there (a
+/// duplicate within the window, answered as the original).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub message: StoredMessage,
+    pub duplicate: bool,
+}
+
+/// A point in a chat's order (time, then MsgSeq, then store sequence), for paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoamCursor {
+    pub msg_time: i64,
+    pub msg_seq: i64,
+    pub seq: i64,
+}
+
+/// The outcome of a recall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recall {
+    Recalled,
+    AlreadyRecalled,
+    NotFound,
+}

@@ -1,7 +1,7 @@
 //! The SQLite backend: the embedded default, one file in WAL mode.
 
 use crate::error::{ConnectError, redact_url};
-use crate::sql::{accounts, im, misc, sessions, tenants};
+use crate::sql::{accounts, im, messages, misc, sessions, tenants};
 use crate::{Backend, Result, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
@@ -53,6 +53,7 @@ accounts::impl_account_store!(SqliteStore, Sqlite);
 sessions::impl_session_store!(SqliteStore);
 misc::impl_misc_stores!(SqliteStore);
 im::impl_im_store!(SqliteStore);
+messages::impl_message_store!(SqliteStore);
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {

@@ -893,3 +893,243 @@ async fn im_accounts_are_imported_updated_kicked_and_deleted_per_tenant() {
         assert!(!store.delete_im_account(a, "buyer_1").await.unwrap());
     }
 }
+
+fn msg(
+    from: &str,
+    to: &str,
+    msg_seq: i64,
+    random: i64,
+    time: i64,
+    text: &str,
+    at: i64,
+) -> NewMessage {
+    let body = format!("[{{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{{\"Text\":\"{text}\"}}}}]");
+    NewMessage {
+        from_account: from.into(),
+        to_account: to.into(),
+        msg_seq,
+        msg_random: random,
+        msg_time: time,
+        content_crc: text
+            .bytes()
+            .fold(7i64, |h, b| h.wrapping_mul(31).wrapping_add(b as i64))
+            & 0xffff_ffff,
+        body,
+        cloud_custom_data: String::new(),
+        text: text.into(),
+        created_at: at,
+    }
+}
+
+#[tokio::test]
+async fn messages_get_gap_free_sequences_per_chat_even_when_sent_at_once() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                // Both directions belong to the same chat.
+                let (from, to) = if i % 2 == 0 {
+                    ("buyer_1", "@cs")
+                } else {
+                    ("@cs", "buyer_1")
+                };
+                let m = msg(from, to, i, 1000 + i, 1_700_000_000, &format!("m{i}"), T0);
+                tokio::spawn(async move { store.append_message(t, m, T0 - 120_000).await.unwrap() })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for task in tasks {
+            let appended = task.await.unwrap();
+            assert!(!appended.duplicate);
+            seqs.push(appended.message.seq);
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>(), "{}", db.name);
+        let other = store
+            .append_message(t, msg("buyer_2", "@cs", 1, 1, 1_700_000_000, "x", T0), T0)
+            .await
+            .unwrap();
+        assert_eq!(other.message.seq, 1, "another chat counts on its own");
+        assert_ne!(other.message.chat_id, seqs.len() as i64 + 999);
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_message_within_the_window_is_stored_once() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let first = store
+            .append_message(
+                t,
+                msg("buyer_1", "@cs", 7, 42, 1_700_000_000, "hello", T0),
+                T0 - 120_000,
+            )
+            .await
+            .unwrap();
+        let again = store
+            .append_message(
+                t,
+                msg("buyer_1", "@cs", 7, 42, 1_700_000_005, "hello", T0 + 5_000),
+                T0 + 5_000 - 120_000,
+            )
+            .await
+            .unwrap();
+        assert!(again.duplicate, "{}", db.name);
+        assert_eq!(again.message, first.message, "answered as the original");
+        // Another content, sender or random is a new message.
+        assert!(
+            !store
+                .append_message(
+                    t,
+                    msg("buyer_1", "@cs", 7, 42, 1_700_000_005, "other", T0),
+                    T0
+                )
+                .await
+                .unwrap()
+                .duplicate
+        );
+        assert!(
+            !store
+                .append_message(
+                    t,
+                    msg("@cs", "buyer_1", 7, 42, 1_700_000_005, "hello", T0),
+                    T0
+                )
+                .await
+                .unwrap()
+                .duplicate
+        );
+        // After the window the same message is stored again.
+        let later = T0 + 121_000;
+        let late = store
+            .append_message(
+                t,
+                msg("buyer_1", "@cs", 7, 42, 1_700_000_121, "hello", later),
+                later - 120_000,
+            )
+            .await
+            .unwrap();
+        assert!(!late.duplicate, "{}", db.name);
+        assert_eq!(late.message.seq, 4);
+    }
+}
+
+#[tokio::test]
+async fn roaming_history_pages_backwards_through_same_second_messages() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        // Seven messages, several in the same second.
+        let times = [100, 100, 100, 101, 102, 102, 103];
+        for (i, time) in times.iter().enumerate() {
+            let m = msg(
+                "buyer_1",
+                "@cs",
+                i as i64,
+                i as i64,
+                *time,
+                &format!("m{i}"),
+                T0,
+            );
+            store.append_message(t, m, T0).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .roam_messages(t, "@cs", "buyer_1", 100, 103, cursor, 3)
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            seen.extend(page.iter().map(|m| m.seq));
+            let last = page.last().unwrap();
+            cursor = Some(RoamCursor {
+                msg_time: last.msg_time,
+                msg_seq: last.msg_seq,
+                seq: last.seq,
+            });
+        }
+        assert_eq!(
+            seen,
+            [7, 6, 5, 4, 3, 2, 1],
+            "{}: newest first, each once",
+            db.name
+        );
+        let window = store
+            .roam_messages(t, "buyer_1", "@cs", 101, 102, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            window.iter().map(|m| m.msg_time).collect::<Vec<_>>(),
+            [102, 102, 101]
+        );
+        let b = with_tenant(&store, "bolt", 5).await;
+        assert!(
+            store
+                .roam_messages(b, "buyer_1", "@cs", 0, i64::MAX, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_recall_marks_the_message_once() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let m = store
+            .append_message(t, msg("buyer_1", "@cs", 5, 6, 7, "oops", T0), T0)
+            .await
+            .unwrap()
+            .message;
+        assert_eq!(m.msg_key, "5_6_7");
+        let b = with_tenant(&store, "bolt", 5).await;
+        assert_eq!(
+            store
+                .recall_message(b, "buyer_1", "@cs", "5_6_7")
+                .await
+                .unwrap(),
+            Recall::NotFound,
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            store
+                .recall_message(t, "@cs", "buyer_1", "5_6_7")
+                .await
+                .unwrap(),
+            Recall::Recalled
+        );
+        assert_eq!(
+            store
+                .recall_message(t, "buyer_1", "@cs", "5_6_7")
+                .await
+                .unwrap(),
+            Recall::AlreadyRecalled
+        );
+        assert_eq!(
+            store
+                .recall_message(t, "buyer_1", "@cs", "1_2_3")
+                .await
+                .unwrap(),
+            Recall::NotFound
+        );
+        let kept = store
+            .find_message_by_key(t, "buyer_1", "@cs", "5_6_7")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (kept.flag_bits, kept.body.contains("oops")),
+            (FLAG_RECALLED, true),
+            "marked, not deleted"
+        );
+    }
+}

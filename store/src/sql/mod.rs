@@ -5,6 +5,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod im;
+pub(crate) mod messages;
 pub(crate) mod misc;
 pub(crate) mod rows;
 pub(crate) mod sessions;

@@ -199,3 +199,48 @@ macro_rules! session_columns {
     };
 }
 pub(crate) use session_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    pub id: i64,
+    pub chat_id: i64,
+    pub seq: i64,
+    pub from_account: String,
+    pub to_account: String,
+    pub msg_seq: i64,
+    pub msg_random: i64,
+    pub msg_time: i64,
+    pub msg_key: String,
+    pub body: String,
+    pub cloud_custom_data: String,
+    pub flag_bits: i64,
+    pub created_at: i64,
+}
+
+impl From<MessageRow> for StoredMessage {
+    fn from(r: MessageRow) -> Self {
+        StoredMessage {
+            id: r.id,
+            chat_id: r.chat_id,
+            seq: r.seq,
+            from_account: r.from_account,
+            to_account: r.to_account,
+            msg_seq: r.msg_seq,
+            msg_random: r.msg_random,
+            msg_time: r.msg_time,
+            msg_key: r.msg_key,
+            body: r.body,
+            cloud_custom_data: r.cloud_custom_data,
+            flag_bits: r.flag_bits,
+            created_at: r.created_at,
+        }
+    }
+}
+
+macro_rules! message_columns {
+    () => {
+        "id, chat_id, seq, from_account, to_account, msg_seq, msg_random, msg_time, msg_key, body, \
+         cloud_custom_data, flag_bits, created_at"
+    };
+}
+pub(crate) use message_columns;

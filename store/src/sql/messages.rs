@@ -1,0 +1,179 @@
+//! C2C messages: append with a gap-free per-chat sequence, de-duplication, paging, recall.
+
+/// The chat key: the two parties in a fixed order.
+pub(crate) fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+macro_rules! impl_message_store {
+    ($S:ty) => {
+        impl $S {
+            async fn chat_id(&self, tenant: kefu_domain::TenantId, a: &str, b: &str) -> $crate::Result<Option<i64>> {
+                let (a, b) = $crate::sql::messages::pair(a, b);
+                Ok(sqlx::query_scalar("select id from chats where tenant_id = $1 and user_a = $2 and user_b = $3")
+                    .bind(tenant.0)
+                    .bind(a)
+                    .bind(b)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::MessageStore for $S {
+            async fn append_message(
+                &self,
+                tenant: kefu_domain::TenantId,
+                m: $crate::NewMessage,
+                dedup_since: i64,
+            ) -> $crate::Result<$crate::Appended> {
+                let (a, b) = $crate::sql::messages::pair(&m.from_account, &m.to_account);
+                let mut tx = self.pool.begin().await?;
+                // The upsert locks the chat row, so appends to one chat (and their duplicate
+                // checks) happen one at a time while other chats proceed.
+                let chat_id: i64 = sqlx::query_scalar(
+                    "insert into chats (tenant_id, user_a, user_b, last_seq, created_at, updated_at) \
+                     values ($1, $2, $3, 0, $4, $4) \
+                     on conflict (tenant_id, user_a, user_b) do update set updated_at = excluded.updated_at \
+                     returning id",
+                )
+                .bind(tenant.0)
+                .bind(a)
+                .bind(b)
+                .bind(m.created_at)
+                .fetch_one(&mut *tx)
+                .await?;
+                let original: Option<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::message_columns!(),
+                    " from messages where tenant_id = $1 and from_account = $2 and msg_random = $3 \
+                     and msg_seq = $4 and content_crc = $5 and chat_id = $6 and created_at >= $7 \
+                     order by id limit 1"
+                ))
+                .bind(tenant.0)
+                .bind(&m.from_account)
+                .bind(m.msg_random)
+                .bind(m.msg_seq)
+                .bind(m.content_crc)
+                .bind(chat_id)
+                .bind(dedup_since)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(original) = original {
+                    tx.commit().await?;
+                    return Ok($crate::Appended { message: original.into(), duplicate: true });
+                }
+                let seq: i64 = sqlx::query_scalar("update chats set last_seq = last_seq + 1 where id = $1 returning last_seq")
+                    .bind(chat_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let row: $crate::sql::rows::MessageRow = sqlx::query_as(concat!(
+                    "insert into messages (tenant_id, chat_id, seq, from_account, to_account, msg_seq, msg_random, \
+                     msg_time, msg_key, content_crc, body, cloud_custom_data, text, flag_bits, created_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14) returning ",
+                    $crate::sql::rows::message_columns!()
+                ))
+                .bind(tenant.0)
+                .bind(chat_id)
+                .bind(seq)
+                .bind(&m.from_account)
+                .bind(&m.to_account)
+                .bind(m.msg_seq)
+                .bind(m.msg_random)
+                .bind(m.msg_time)
+                .bind(m.msg_key())
+                .bind(m.content_crc)
+                .bind(&m.body)
+                .bind(&m.cloud_custom_data)
+                .bind(&m.text)
+                .bind(m.created_at)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok($crate::Appended { message: row.into(), duplicate: false })
+            }
+
+            async fn roam_messages(
+                &self,
+                tenant: kefu_domain::TenantId,
+                a: &str,
+                b: &str,
+                min_time: i64,
+                max_time: i64,
+                before: Option<$crate::RoamCursor>,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::StoredMessage>> {
+                let Some(chat_id) = self.chat_id(tenant, a, b).await? else {
+                    return Ok(Vec::new());
+                };
+                // Without a cursor, everything up to max_time; with one, strictly before it in
+                // (time, MsgSeq, seq) order.
+                let c = before.unwrap_or($crate::RoamCursor { msg_time: max_time, msg_seq: i64::MAX, seq: i64::MAX });
+                let rows: Vec<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::message_columns!(),
+                    " from messages where chat_id = $1 and tenant_id = $2 and msg_time >= $3 and msg_time <= $4 \
+                     and (msg_time < $5 or (msg_time = $5 and (msg_seq < $6 or (msg_seq = $6 and seq < $7)))) \
+                     order by msg_time desc, msg_seq desc, seq desc limit $8"
+                ))
+                .bind(chat_id)
+                .bind(tenant.0)
+                .bind(min_time)
+                .bind(max_time)
+                .bind(c.msg_time)
+                .bind(c.msg_seq)
+                .bind(c.seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn find_message_by_key(
+                &self,
+                tenant: kefu_domain::TenantId,
+                a: &str,
+                b: &str,
+                msg_key: &str,
+            ) -> $crate::Result<Option<$crate::StoredMessage>> {
+                let Some(chat_id) = self.chat_id(tenant, a, b).await? else {
+                    return Ok(None);
+                };
+                let row: Option<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::message_columns!(),
+                    " from messages where chat_id = $1 and tenant_id = $2 and msg_key = $3 order by seq desc limit 1"
+                ))
+                .bind(chat_id)
+                .bind(tenant.0)
+                .bind(msg_key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn recall_message(
+                &self,
+                tenant: kefu_domain::TenantId,
+                a: &str,
+                b: &str,
+                msg_key: &str,
+            ) -> $crate::Result<$crate::Recall> {
+                let Some(found) = self.find_message_by_key(tenant, a, b, msg_key).await? else {
+                    return Ok($crate::Recall::NotFound);
+                };
+                // Only the first recall changes the row; a concurrent second one sees 0 rows.
+                let n = sqlx::query(
+                    "update messages set flag_bits = flag_bits | 8 where id = $1 and tenant_id = $2 and (flag_bits & 8) = 0",
+                )
+                .bind(found.id)
+                .bind(tenant.0)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(if n == 1 { $crate::Recall::Recalled } else { $crate::Recall::AlreadyRecalled })
+            }
+        }
+    };
+}
+pub(crate) use impl_message_store;
