@@ -88,6 +88,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
     let gateway = kefu_gateway::routes(kefu_gateway::GatewayState {
         store: store.clone(),
         clock: clock.clone(),
+        bus: bus.clone(),
     });
     let state = State {
         store,

@@ -10,6 +10,8 @@ pub mod topic {
     pub const POLICY: &str = "policy";
     /// A login session was revoked (kick, logout, replaced); realtime connections close.
     pub const SESSIONS: &str = "sessions";
+    /// A message was stored or recalled; delivery and the conversation engine react.
+    pub const MESSAGES: &str = "messages";
 }
 
 /// What travels on the bus. Tagged so that new kinds can be added without breaking old nodes:
@@ -23,6 +25,20 @@ pub enum Event {
         account_id: AccountId,
         session_id: i64,
         reason: String,
+    },
+    /// A message was stored in a chat (never for a duplicate).
+    MessageStored {
+        tenant_id: TenantId,
+        chat_id: i64,
+        seq: i64,
+        from_account: String,
+        to_account: String,
+    },
+    /// A message was recalled (`MsgFlagBits` 8).
+    MessageRecalled {
+        tenant_id: TenantId,
+        chat_id: i64,
+        seq: i64,
     },
     /// Free-form payload, used by tests and diagnostics.
     Note {

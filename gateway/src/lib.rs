@@ -5,8 +5,10 @@
 //! Every answer is HTTP 200 with `ActionStatus`, `ErrorCode` and `ErrorInfo`, because older
 //! clients treat any other status as a transport failure.
 
+mod elements;
 mod envelope;
 mod login_svc;
+mod openim;
 mod rest;
 
 use kefu_domain::Clock;
@@ -21,6 +23,7 @@ pub use envelope::ImError;
 pub struct GatewayState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub bus: Arc<dyn kefu_bus::Bus>,
 }
 
 /// The REST endpoint, to be nested at `/v4`.

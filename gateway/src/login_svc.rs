@@ -54,9 +54,20 @@ fn text(body: &Value, key: &str) -> String {
 
 /// Identifiers that exist in every app without being imported: its admins and its
 /// customer-service accounts.
-fn built_in(call: &Call<'_>, id: &str) -> bool {
+pub(crate) fn built_in(call: &Call<'_>, id: &str) -> bool {
     call.app.admin_identifiers.iter().any(|a| a == id)
         || call.app.service_accounts.iter().any(|a| a.identifier == id)
+}
+
+/// Whether `id` exists in the app: imported, or built in.
+pub(crate) async fn exists(call: &Call<'_>, id: &str) -> Result<bool, ImError> {
+    Ok(built_in(call, id)
+        || call
+            .state
+            .store
+            .get_im_account(call.app.tenant_id, id)
+            .await?
+            .is_some())
 }
 
 async fn import(call: &Call<'_>, entry: &Value, user: String) -> Result<(), ImError> {

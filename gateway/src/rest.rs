@@ -3,7 +3,7 @@
 //! app admin by its UserSig, then the command.
 
 use crate::envelope::{self, ImError};
-use crate::{GatewayState, login_svc};
+use crate::{GatewayState, login_svc, openim};
 use kefu_store::ImApp;
 use poem::web::{Data, Json, Path};
 use poem::{Body, Request, handler};
@@ -16,6 +16,8 @@ pub const MAX_BODY: usize = 12 * 1024;
 pub struct Call<'a> {
     pub state: &'a GatewayState,
     pub app: &'a ImApp,
+    /// The admin identifier that signed the call.
+    pub identifier: String,
     pub body: Value,
 }
 
@@ -23,6 +25,7 @@ pub struct Call<'a> {
 fn known(service: &str, command: &str) -> bool {
     match service {
         "im_open_login_svc" => login_svc::COMMANDS.contains(&command),
+        "openim" => openim::COMMANDS.contains(&command),
         _ => false,
     }
 }
@@ -59,15 +62,17 @@ async fn run(
     if !known(service, command) {
         return Err(ImError::unknown_command(service, command));
     }
-    let app = authenticate(req, state).await?;
+    let (app, identifier) = authenticate(req, state).await?;
     let body = read_body(body).await?;
     let call = Call {
         state,
         app: &app,
+        identifier,
         body,
     };
     match service {
         "im_open_login_svc" => login_svc::dispatch(command, call).await,
+        "openim" => openim::dispatch(command, call).await,
         _ => Err(ImError::unknown_command(service, command)),
     }
 }
@@ -80,7 +85,7 @@ fn query<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-async fn authenticate(req: &Request, state: &GatewayState) -> Result<ImApp, ImError> {
+async fn authenticate(req: &Request, state: &GatewayState) -> Result<(ImApp, String), ImError> {
     let pairs = req.uri().query().map(url_pairs).unwrap_or_default();
     let Some(raw_app) = query(&pairs, "sdkappid").filter(|s| !s.is_empty()) else {
         return Err(ImError::new(
@@ -115,7 +120,7 @@ async fn authenticate(req: &Request, state: &GatewayState) -> Result<ImApp, ImEr
     let now = state.clock.now() / 1000;
     kefu_usersig::verify(usersig, sdk_app_id as u64, identifier, &app.secret_key, now)
         .map_err(|e| ImError::new(e.code(), e.to_string()))?;
-    Ok(app)
+    Ok((app, identifier.to_string()))
 }
 
 /// Splits and percent-decodes a query string (`+` is a space only in form encoding, and a

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 struct Gw {
     cli: TestClient<BoxEndpoint<'static, poem::Response>>,
+    bus: Arc<kefu_bus::InProcessBus>,
     store: Arc<dyn Store>,
     clock: ManualClock,
     app: ImApp,
@@ -48,18 +49,21 @@ async fn gateway(db: TestDb) -> Gw {
         .unwrap();
     let app = store.get_im_app(t.id).await.unwrap().unwrap();
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    let bus = Arc::new(kefu_bus::InProcessBus::new());
     let ep = Route::new()
         .nest(
             "/v4",
             kefu_gateway::routes(GatewayState {
                 store: store.clone(),
                 clock: shared,
+                bus: bus.clone(),
             }),
         )
         .map_to_response()
         .boxed();
     Gw {
         cli: TestClient::new(ep),
+        bus,
         store,
         clock,
         app,
@@ -518,4 +522,339 @@ async fn one_tenants_admin_cannot_touch_another_tenants_accounts() {
         .raw(&url, r#"{"DeleteItem":[{"UserID":"shared_name"}]}"#)
         .await;
     assert_eq!(code(&resp), 70009);
+}
+
+fn text(t: &str) -> Value {
+    json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": t } }])
+}
+
+async fn import_buyers(gw: &Gw, ids: &[&str]) {
+    let resp = gw
+        .call(
+            "im_open_login_svc/multiaccount_import",
+            json!({ "Accounts": ids }),
+        )
+        .await;
+    assert_eq!(resp["FailAccounts"], json!([]));
+}
+
+#[tokio::test]
+async fn a_buyer_message_is_stored_keyed_announced_and_deduplicated() {
+    for db in databases().await {
+        let gw = gateway(db).await;
+        import_buyers(&gw, &["buyer_1"]).await;
+        let mut events =
+            kefu_bus::Bus::subscribe(gw.bus.as_ref(), kefu_domain::event::topic::MESSAGES)
+                .await
+                .unwrap();
+        let send = json!({ "From_Account": "buyer_1", "To_Account": "@customer_service_account",
+                           "MsgSeq": 93847636, "MsgRandom": 1287657, "MsgBody": text("你好，在吗？") });
+        let resp = gw.call("openim/sendmsg", send.clone()).await;
+        assert_eq!(code(&resp), 0, "{}: {resp}", gw.name);
+        let now = gw.clock.now() / 1000;
+        assert_eq!(resp["MsgTime"], now);
+        assert_eq!(resp["MsgKey"], format!("93847636_1287657_{now}"));
+        let event = futures::StreamExt::next(&mut events).await.unwrap();
+        assert!(
+            matches!(&event, kefu_domain::event::Event::MessageStored { seq: 1, from_account, .. } if from_account == "buyer_1"),
+            "{event:?}"
+        );
+
+        // The same send a minute later is a duplicate: same answer, nothing stored.
+        gw.clock.advance(60_000);
+        let again = gw.call("openim/sendmsg", send).await;
+        assert_eq!(again["MsgKey"], resp["MsgKey"], "{}", gw.name);
+        let nothing = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            futures::StreamExt::next(&mut events),
+        )
+        .await;
+        assert!(nothing.is_err(), "a duplicate is not announced");
+
+        // Without From_Account the admin is the sender; without MsgSeq one is chosen.
+        let resp = gw
+            .call("openim/sendmsg", json!({ "To_Account": "buyer_1", "MsgRandom": 5, "MsgTimeStamp": 1_700_000_000, "MsgBody": text("您好") }))
+            .await;
+        assert_eq!(resp["MsgTime"], 1_700_000_000);
+        assert!(resp["MsgKey"].as_str().unwrap().ends_with("_5_1700000000"));
+        let history = gw
+            .store
+            .roam_messages(
+                gw.app.tenant_id,
+                kefu_store::RoamQuery {
+                    a: "administrator",
+                    b: "buyer_1",
+                    min_time: 0,
+                    max_time: i64::MAX,
+                    before: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].from_account, "administrator");
+    }
+}
+
+#[tokio::test]
+async fn malformed_sends_get_the_specific_codes() {
+    for db in databases().await {
+        let gw = gateway(db).await;
+        import_buyers(&gw, &["buyer_1"]).await;
+        let ok = json!({ "From_Account": "buyer_1", "To_Account": "@customer_service_account", "MsgRandom": 1, "MsgBody": text("hi") });
+        let with = |key: &str, value: Value| {
+            let mut body = ok.clone();
+            if value.is_null() {
+                body.as_object_mut().unwrap().remove(key);
+            } else {
+                body[key] = value;
+            }
+            body
+        };
+        let cases = [
+            (with("To_Account", Value::Null), 90003),
+            (with("To_Account", json!(7)), 90003),
+            (with("To_Account", json!("stranger")), 90012),
+            (with("From_Account", json!("stranger")), 90008),
+            (with("MsgRandom", Value::Null), 90005),
+            (with("MsgRandom", json!("1")), 90005),
+            (with("MsgRandom", json!(-1)), 90005),
+            (with("MsgTimeStamp", json!("now")), 90006),
+            (with("MsgBody", json!({ "Text": "hi" })), 90007),
+            (with("MsgBody", json!([])), 90002),
+            (
+                with(
+                    "MsgBody",
+                    json!([{ "MsgType": "TIMTextElem", "MsgContent": {} }]),
+                ),
+                90010,
+            ),
+            (with("MsgLifeTime", json!(604801)), 90026),
+            (with("MsgLifeTime", json!("1d")), 90044),
+        ];
+        for (body, expected) in cases {
+            let resp = gw.call("openim/sendmsg", body.clone()).await;
+            assert_eq!(code(&resp), expected, "{}: {body} → {resp}", gw.name);
+        }
+        assert!(
+            gw.store
+                .roam_messages(
+                    gw.app.tenant_id,
+                    kefu_store::RoamQuery {
+                        a: "buyer_1",
+                        b: "@customer_service_account",
+                        min_time: 0,
+                        max_time: i64::MAX,
+                        before: None,
+                        limit: 10
+                    }
+                )
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(code(&gw.call("openim/sendmsg", ok).await), 0);
+    }
+}
+
+#[tokio::test]
+async fn batch_sends_report_each_failed_recipient() {
+    for db in databases().await {
+        let gw = gateway(db).await;
+        import_buyers(&gw, &["b1", "b2"]).await;
+        let body = json!({ "From_Account": "@customer_service_account", "To_Account": ["b1", "ghost", "b2"], "MsgRandom": 9, "MsgBody": text("促销通知") });
+        let resp = gw.call("openim/batchsendmsg", body).await;
+        assert_eq!(code(&resp), 0, "{resp}");
+        assert_eq!(
+            resp["ErrorList"],
+            json!([{ "To_Account": "ghost", "ErrorCode": 90012 }])
+        );
+        for b in ["b1", "b2"] {
+            let got = gw
+                .store
+                .roam_messages(
+                    gw.app.tenant_id,
+                    kefu_store::RoamQuery {
+                        a: b,
+                        b: "@customer_service_account",
+                        min_time: 0,
+                        max_time: i64::MAX,
+                        before: None,
+                        limit: 10,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.len(), 1, "{}: {b}", gw.name);
+        }
+        let everyone: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
+        let resp = gw
+            .call(
+                "openim/batchsendmsg",
+                json!({ "To_Account": everyone, "MsgRandom": 1, "MsgBody": text("x") }),
+            )
+            .await;
+        assert_eq!(code(&resp), 90011);
+        let clean = gw
+            .call(
+                "openim/batchsendmsg",
+                json!({ "To_Account": ["b1"], "MsgRandom": 2, "MsgBody": text("y") }),
+            )
+            .await;
+        assert!(
+            clean.get("ErrorList").is_none(),
+            "absent when all succeeded: {clean}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn history_is_imported_and_read_back_page_by_page_with_either_field_names() {
+    for db in databases().await {
+        let gw = gateway(db).await;
+        import_buyers(&gw, &["buyer_1"]).await;
+        let base = 1_700_000_000;
+        for i in 0..7 {
+            // Two messages per second, alternating direction, imported as history.
+            let (from, to) = if i % 2 == 0 {
+                ("buyer_1", "@customer_service_account")
+            } else {
+                ("@customer_service_account", "buyer_1")
+            };
+            let body = json!({ "SyncFromOldSystem": 2, "From_Account": from, "To_Account": to, "MsgSeq": i,
+                               "MsgRandom": 100 + i, "MsgTimeStamp": base + i / 2, "MsgBody": text(&format!("m{i}")) });
+            assert_eq!(code(&gw.call("openim/importmsg", body).await), 0);
+        }
+        let missing_sync = json!({ "From_Account": "buyer_1", "To_Account": "buyer_1", "MsgRandom": 1, "MsgTimeStamp": base, "MsgBody": text("x") });
+        assert_eq!(
+            code(&gw.call("openim/importmsg", missing_sync).await),
+            90030
+        );
+
+        let mut request = json!({ "Operator_Account": "buyer_1", "Peer_Account": "@customer_service_account",
+                                  "MaxCnt": 3, "MinTime": base, "MaxTime": base + 10 });
+        let mut texts = Vec::new();
+        let mut pages = 0;
+        loop {
+            let resp = gw.call("openim/admin_getroammsg", request.clone()).await;
+            assert_eq!(code(&resp), 0, "{}: {resp}", gw.name);
+            pages += 1;
+            for m in resp["MsgList"].as_array().unwrap() {
+                texts.push(
+                    m["MsgBody"][0]["MsgContent"]["Text"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+                assert_eq!(m["MsgFlagBits"], 0);
+                assert_eq!(
+                    m["MsgKey"],
+                    format!("{}_{}_{}", m["MsgSeq"], m["MsgRandom"], m["MsgTimeStamp"])
+                );
+            }
+            if resp["Complete"] == 1 {
+                break;
+            }
+            assert_eq!(resp["MsgCnt"], 3);
+            request["MaxTime"] = resp["LastMsgTime"].clone();
+            request["LastMsgKey"] = resp["LastMsgKey"].clone();
+            assert!(pages < 10, "paging must end");
+        }
+        assert_eq!(
+            texts,
+            ["m6", "m5", "m4", "m3", "m2", "m1", "m0"],
+            "{}",
+            gw.name
+        );
+        assert_eq!(pages, 3);
+
+        // The old names work too, from either side.
+        let old = json!({ "From_Account": "@customer_service_account", "To_Account": "buyer_1", "MaxCnt": 100, "MinTime": base, "MaxTime": base });
+        let resp = gw.call("openim/admin_getroammsg", old).await;
+        assert_eq!(
+            (resp["Complete"].as_i64(), resp["MsgCnt"].as_i64()),
+            (Some(1), Some(2))
+        );
+
+        let bad = json!({ "Operator_Account": "buyer_1", "Peer_Account": "@customer_service_account", "MaxCnt": 3,
+                          "MinTime": base, "MaxTime": base, "LastMsgKey": "nonsense" });
+        assert_eq!(code(&gw.call("openim/admin_getroammsg", bad).await), 90054);
+        assert_eq!(
+            code(
+                &gw.call(
+                    "openim/admin_getroammsg",
+                    json!({ "Peer_Account": "x", "MaxCnt": 1, "MinTime": 0, "MaxTime": 1 })
+                )
+                .await
+            ),
+            90008
+        );
+        assert_eq!(
+            code(
+                &gw.call(
+                    "openim/admin_getroammsg",
+                    json!({ "Operator_Account": "x", "MinTime": 0, "MaxTime": 1 })
+                )
+                .await
+            ),
+            90003
+        );
+        assert_eq!(code(&gw.call("openim/admin_getroammsg", json!({ "Operator_Account": "x", "Peer_Account": "y", "MinTime": 0, "MaxTime": 1 })).await), 70402);
+    }
+}
+
+#[tokio::test]
+async fn a_recalled_message_is_flagged_not_deleted() {
+    for db in databases().await {
+        let gw = gateway(db).await;
+        import_buyers(&gw, &["buyer_1"]).await;
+        let sent = gw
+            .call("openim/sendmsg", json!({ "From_Account": "@customer_service_account", "To_Account": "buyer_1", "MsgRandom": 3, "MsgBody": text("发错了") }))
+            .await;
+        let key = sent["MsgKey"].as_str().unwrap().to_string();
+        let mut events =
+            kefu_bus::Bus::subscribe(gw.bus.as_ref(), kefu_domain::event::topic::MESSAGES)
+                .await
+                .unwrap();
+        let withdraw = json!({ "From_Account": "@customer_service_account", "To_Account": "buyer_1", "MsgKey": key });
+        assert_eq!(
+            code(&gw.call("openim/admin_msgwithdraw", withdraw.clone()).await),
+            0,
+            "{}",
+            gw.name
+        );
+        let event = futures::StreamExt::next(&mut events).await.unwrap();
+        assert!(
+            matches!(
+                event,
+                kefu_domain::event::Event::MessageRecalled { seq: 1, .. }
+            ),
+            "{event:?}"
+        );
+        assert_eq!(
+            code(&gw.call("openim/admin_msgwithdraw", withdraw).await),
+            20023
+        );
+        let unknown = json!({ "From_Account": "@customer_service_account", "To_Account": "buyer_1", "MsgKey": "1_2_3" });
+        assert_eq!(
+            code(&gw.call("openim/admin_msgwithdraw", unknown).await),
+            20022
+        );
+        let malformed = json!({ "From_Account": "@customer_service_account", "To_Account": "buyer_1", "MsgKey": "abc" });
+        assert_eq!(
+            code(&gw.call("openim/admin_msgwithdraw", malformed).await),
+            90054
+        );
+
+        let page = gw
+            .call("openim/admin_getroammsg", json!({ "Operator_Account": "buyer_1", "Peer_Account": "@customer_service_account",
+                                                     "MaxCnt": 10, "MinTime": 0, "MaxTime": 4_000_000_000_i64 }))
+            .await;
+        assert_eq!(page["MsgList"][0]["MsgFlagBits"], 8);
+        assert_eq!(
+            page["MsgList"][0]["MsgBody"][0]["MsgContent"]["Text"],
+            "发错了"
+        );
+    }
 }

@@ -194,17 +194,11 @@ pub trait MessageStore: Send + Sync {
         message: NewMessage,
         dedup_since: Millis,
     ) -> Result<Appended>;
-    /// Messages between `a` and `b` with `min_time <= msg_time <= max_time`, strictly before
-    /// `before` when given, newest first, at most `limit`.
+    /// The messages of a history window, newest first.
     async fn roam_messages(
         &self,
         tenant: TenantId,
-        a: &str,
-        b: &str,
-        min_time: i64,
-        max_time: i64,
-        before: Option<RoamCursor>,
-        limit: i64,
+        query: RoamQuery<'_>,
     ) -> Result<Vec<StoredMessage>>;
     async fn find_message_by_key(
         &self,

@@ -276,6 +276,32 @@ pub struct RoamCursor {
     pub seq: i64,
 }
 
+/// A window of a chat's history: messages between `a` and `b` with
+/// `min_time <= msg_time <= max_time`, strictly before `before` when given.
+#[derive(Debug, Clone)]
+pub struct RoamQuery<'a> {
+    pub a: &'a str,
+    pub b: &'a str,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub before: Option<RoamCursor>,
+    pub limit: i64,
+}
+
+impl<'a> RoamQuery<'a> {
+    /// Everything between `a` and `b`, newest first, at most `limit`.
+    pub fn all(a: &'a str, b: &'a str, limit: i64) -> Self {
+        Self {
+            a,
+            b,
+            min_time: i64::MIN,
+            max_time: i64::MAX,
+            before: None,
+            limit,
+        }
+    }
+}
+
 /// The outcome of a recall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recall {

@@ -1040,7 +1040,17 @@ async fn roaming_history_pages_backwards_through_same_second_messages() {
         let mut cursor = None;
         loop {
             let page = store
-                .roam_messages(t, "@cs", "buyer_1", 100, 103, cursor, 3)
+                .roam_messages(
+                    t,
+                    kefu_store::RoamQuery {
+                        a: "@cs",
+                        b: "buyer_1",
+                        min_time: 100,
+                        max_time: 103,
+                        before: cursor,
+                        limit: 3,
+                    },
+                )
                 .await
                 .unwrap();
             if page.is_empty() {
@@ -1061,7 +1071,17 @@ async fn roaming_history_pages_backwards_through_same_second_messages() {
             db.name
         );
         let window = store
-            .roam_messages(t, "buyer_1", "@cs", 101, 102, None, 10)
+            .roam_messages(
+                t,
+                kefu_store::RoamQuery {
+                    a: "buyer_1",
+                    b: "@cs",
+                    min_time: 101,
+                    max_time: 102,
+                    before: None,
+                    limit: 10,
+                },
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -1071,7 +1091,17 @@ async fn roaming_history_pages_backwards_through_same_second_messages() {
         let b = with_tenant(&store, "bolt", 5).await;
         assert!(
             store
-                .roam_messages(b, "buyer_1", "@cs", 0, i64::MAX, None, 10)
+                .roam_messages(
+                    b,
+                    kefu_store::RoamQuery {
+                        a: "buyer_1",
+                        b: "@cs",
+                        min_time: 0,
+                        max_time: i64::MAX,
+                        before: None,
+                        limit: 10
+                    }
+                )
                 .await
                 .unwrap()
                 .is_empty()

@@ -96,19 +96,14 @@ macro_rules! impl_message_store {
             async fn roam_messages(
                 &self,
                 tenant: kefu_domain::TenantId,
-                a: &str,
-                b: &str,
-                min_time: i64,
-                max_time: i64,
-                before: Option<$crate::RoamCursor>,
-                limit: i64,
+                q: $crate::RoamQuery<'_>,
             ) -> $crate::Result<Vec<$crate::StoredMessage>> {
-                let Some(chat_id) = self.chat_id(tenant, a, b).await? else {
+                let Some(chat_id) = self.chat_id(tenant, q.a, q.b).await? else {
                     return Ok(Vec::new());
                 };
                 // Without a cursor, everything up to max_time; with one, strictly before it in
                 // (time, MsgSeq, seq) order.
-                let c = before.unwrap_or($crate::RoamCursor { msg_time: max_time, msg_seq: i64::MAX, seq: i64::MAX });
+                let c = q.before.unwrap_or($crate::RoamCursor { msg_time: q.max_time, msg_seq: i64::MAX, seq: i64::MAX });
                 let rows: Vec<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
                     "select ",
                     $crate::sql::rows::message_columns!(),
@@ -118,12 +113,12 @@ macro_rules! impl_message_store {
                 ))
                 .bind(chat_id)
                 .bind(tenant.0)
-                .bind(min_time)
-                .bind(max_time)
+                .bind(q.min_time)
+                .bind(q.max_time)
                 .bind(c.msg_time)
                 .bind(c.msg_seq)
                 .bind(c.seq)
-                .bind(limit)
+                .bind(q.limit)
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(Into::into).collect())

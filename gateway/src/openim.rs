@@ -1,0 +1,395 @@
+//! `openim`: sending, importing, reading back and recalling C2C messages.
+
+use crate::elements;
+use crate::envelope::ImError;
+use crate::login_svc::exists;
+use crate::rest::Call;
+use kefu_domain::event::{Event, topic};
+use kefu_store::{NewMessage, Recall, RoamCursor, RoamQuery, StoredMessage};
+use serde_json::{Value, json};
+
+pub const COMMANDS: &[&str] = &[
+    "sendmsg",
+    "batchsendmsg",
+    "importmsg",
+    "admin_getroammsg",
+    "admin_msgwithdraw",
+];
+
+/// Duplicates (same sender, MsgSeq, MsgRandom and content) within this window are dropped.
+const DEDUP_WINDOW_MS: i64 = 120_000;
+/// `MsgLifeTime` may not exceed 7 days.
+const MAX_LIFETIME: i64 = 604_800;
+const MAX_BATCH: usize = 500;
+/// At most this many messages per history page.
+const MAX_PAGE: i64 = 100;
+
+pub async fn dispatch(command: &str, call: Call<'_>) -> Result<Value, ImError> {
+    match command {
+        "sendmsg" => send(call).await,
+        "batchsendmsg" => batch_send(call).await,
+        "importmsg" => import(call).await,
+        "admin_getroammsg" => roam(call).await,
+        "admin_msgwithdraw" => withdraw(call).await,
+        other => Err(ImError::unknown_command("openim", other)),
+    }
+}
+
+fn account(v: Option<&Value>) -> Option<&str> {
+    v.and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && s.len() <= 32)
+}
+
+/// An optional integer field: absent is `None`, present but not an integer is `code`.
+fn opt_int(body: &Value, key: &str, code: i64) -> Result<Option<i64>, ImError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ImError::new(code, format!("{key} must be an integer"))),
+    }
+}
+
+fn u32_field(body: &Value, key: &str, code: i64) -> Result<Option<i64>, ImError> {
+    match opt_int(body, key, code)? {
+        Some(v) if !(0..=u32::MAX as i64).contains(&v) => {
+            Err(ImError::new(code, format!("{key} must be 0 to 4294967295")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// What every send-like command shares, checked once.
+struct Draft {
+    from: String,
+    msg_seq: i64,
+    msg_random: i64,
+    msg_time: i64,
+    body: String,
+    crc: i64,
+    text: String,
+    cloud: String,
+}
+
+async fn draft(call: &Call<'_>, from_required: bool) -> Result<Draft, ImError> {
+    let b = &call.body;
+    let from = match b.get("From_Account") {
+        None | Some(Value::Null) if !from_required => call.identifier.clone(),
+        v => account(v)
+            .ok_or_else(|| ImError::new(90008, "From_Account must be an account UserID"))?
+            .to_string(),
+    };
+    if !exists(call, &from).await? {
+        return Err(ImError::new(
+            90008,
+            format!("From_Account `{from}` does not exist; import it first"),
+        ));
+    }
+    let msg_random = u32_field(b, "MsgRandom", 90005)?
+        .ok_or_else(|| ImError::new(90005, "MsgRandom is required: a 32-bit random integer"))?;
+    let msg_seq = match u32_field(b, "MsgSeq", 90001)? {
+        Some(seq) => seq,
+        None => rand::random::<u32>() as i64,
+    };
+    let now = call.state.clock.now() / 1000;
+    let msg_time = opt_int(b, "MsgTimeStamp", 90006)?.unwrap_or(now);
+    if let Some(life) = opt_int(b, "MsgLifeTime", 90044)?
+        && !(0..=MAX_LIFETIME).contains(&life)
+    {
+        return Err(ImError::new(
+            90026,
+            "MsgLifeTime must be 0 to 604800 seconds (7 days)",
+        ));
+    }
+    let text = elements::check(b.get("MsgBody"))?;
+    // serde_json's maps are sorted, so the CRC does not depend on the sender's key order.
+    let body = serde_json::to_string(&b["MsgBody"]).map_err(ImError::internal)?;
+    let cloud = match b.get("CloudCustomData") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ImError::invalid("CloudCustomData must be a string")),
+    };
+    Ok(Draft {
+        from,
+        msg_seq,
+        msg_random,
+        msg_time,
+        crc: crc32fast::hash(body.as_bytes()) as i64,
+        body,
+        text,
+        cloud,
+    })
+}
+
+/// Stores one message to `to` and announces it. Returns the stored (or original) message.
+async fn store(
+    call: &Call<'_>,
+    d: &Draft,
+    to: &str,
+    announce: bool,
+) -> Result<StoredMessage, ImError> {
+    let now = call.state.clock.now();
+    let message = NewMessage {
+        from_account: d.from.clone(),
+        to_account: to.to_string(),
+        msg_seq: d.msg_seq,
+        msg_random: d.msg_random,
+        msg_time: d.msg_time,
+        content_crc: d.crc,
+        body: d.body.clone(),
+        cloud_custom_data: d.cloud.clone(),
+        text: d.text.clone(),
+        created_at: now,
+    };
+    let appended = call
+        .state
+        .store
+        .append_message(call.app.tenant_id, message, now - DEDUP_WINDOW_MS)
+        .await?;
+    if announce && !appended.duplicate {
+        let m = &appended.message;
+        let event = Event::MessageStored {
+            tenant_id: call.app.tenant_id,
+            chat_id: m.chat_id,
+            seq: m.seq,
+            from_account: m.from_account.clone(),
+            to_account: m.to_account.clone(),
+        };
+        // Stored is what counts; a lost announcement is caught up by the readers' sequence.
+        if let Err(e) = call.state.bus.publish(topic::MESSAGES, &event).await {
+            tracing::warn!(error = %e, "could not announce a stored message");
+        }
+    }
+    Ok(appended.message)
+}
+
+async fn recipient(call: &Call<'_>, v: Option<&Value>) -> Result<String, ImError> {
+    let to =
+        account(v).ok_or_else(|| ImError::new(90003, "To_Account must be an account UserID"))?;
+    if !exists(call, to).await? {
+        return Err(ImError::new(
+            90012,
+            format!("To_Account `{to}` is not imported; import it first"),
+        ));
+    }
+    Ok(to.to_string())
+}
+
+async fn send(call: Call<'_>) -> Result<Value, ImError> {
+    let to = recipient(&call, call.body.get("To_Account")).await?;
+    let d = draft(&call, false).await?;
+    let m = store(&call, &d, &to, true).await?;
+    Ok(json!({ "MsgTime": m.msg_time, "MsgKey": m.msg_key }))
+}
+
+async fn batch_send(call: Call<'_>) -> Result<Value, ImError> {
+    let list = call
+        .body
+        .get("To_Account")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ImError::new(90003, "To_Account must be an array of UserIDs"))?;
+    if list.is_empty() {
+        return Err(ImError::new(
+            90003,
+            "To_Account must name at least one UserID",
+        ));
+    }
+    if list.len() > MAX_BATCH {
+        return Err(ImError::new(
+            90011,
+            format!("at most {MAX_BATCH} recipients per batch"),
+        ));
+    }
+    let d = draft(&call, false).await?;
+    let mut errors = Vec::new();
+    let mut key = String::new();
+    for item in list {
+        match recipient(&call, Some(item)).await {
+            Ok(to) => key = store(&call, &d, &to, true).await?.msg_key,
+            Err(e) => errors.push(json!({ "To_Account": item, "ErrorCode": e.code })),
+        }
+    }
+    if key.is_empty() {
+        key = format!("{}_{}_{}", d.msg_seq, d.msg_random, d.msg_time);
+    }
+    let mut out = json!({ "MsgKey": key });
+    if !errors.is_empty() {
+        out["ErrorList"] = Value::Array(errors);
+    }
+    Ok(out)
+}
+
+async fn import(call: Call<'_>) -> Result<Value, ImError> {
+    let sync = opt_int(&call.body, "SyncFromOldSystem", 90030)?.ok_or_else(|| {
+        ImError::new(
+            90030,
+            "SyncFromOldSystem is required: 1 or 2 for history, 5 for realtime",
+        )
+    })?;
+    if ![1, 2, 5].contains(&sync) {
+        return Err(ImError::new(
+            90030,
+            "SyncFromOldSystem must be 1 or 2 (history) or 5 (realtime)",
+        ));
+    }
+    if opt_int(&call.body, "MsgTimeStamp", 90006)?.is_none() {
+        return Err(ImError::new(
+            90006,
+            "MsgTimeStamp is required when importing",
+        ));
+    }
+    let to = recipient(&call, call.body.get("To_Account")).await?;
+    let d = draft(&call, true).await?;
+    // History imports are stored quietly; realtime imports are delivered like a send.
+    store(&call, &d, &to, sync == 5).await?;
+    Ok(json!({}))
+}
+
+fn parse_key(key: &str) -> Option<(i64, i64, i64)> {
+    let mut parts = key.split('_').map(|p| p.parse::<i64>().ok());
+    match (
+        parts.next().flatten(),
+        parts.next().flatten(),
+        parts.next().flatten(),
+        parts.next(),
+    ) {
+        (Some(a), Some(b), Some(c), None) => Some((a, b, c)),
+        _ => None,
+    }
+}
+
+/// Both generations of field names: `Operator_Account`/`Peer_Account` and `From_Account`/`To_Account`.
+fn pair(body: &Value) -> Result<(String, String), ImError> {
+    let from = account(
+        body.get("Operator_Account")
+            .or_else(|| body.get("From_Account")),
+    )
+    .ok_or_else(|| ImError::new(90008, "Operator_Account (or From_Account) must be a UserID"))?;
+    let to = account(body.get("Peer_Account").or_else(|| body.get("To_Account")))
+        .ok_or_else(|| ImError::new(90003, "Peer_Account (or To_Account) must be a UserID"))?;
+    Ok((from.to_string(), to.to_string()))
+}
+
+fn message_json(m: &StoredMessage) -> Value {
+    json!({
+        "From_Account": m.from_account,
+        "To_Account": m.to_account,
+        "MsgSeq": m.msg_seq,
+        "MsgRandom": m.msg_random,
+        "MsgTimeStamp": m.msg_time,
+        "MsgFlagBits": m.flag_bits,
+        "IsPeerRead": 0,
+        "MsgKey": m.msg_key,
+        "MsgBody": serde_json::from_str::<Value>(&m.body).unwrap_or(Value::Array(vec![])),
+        "CloudCustomData": m.cloud_custom_data,
+    })
+}
+
+async fn roam(call: Call<'_>) -> Result<Value, ImError> {
+    let b = &call.body;
+    let (from, to) = pair(b)?;
+    let need = |key: &str| {
+        opt_int(b, key, 70402)?
+            .ok_or_else(|| ImError::invalid(format!("{key} is required (an integer)")))
+    };
+    let max_cnt = need("MaxCnt")?.clamp(1, MAX_PAGE);
+    let (min_time, max_time) = (need("MinTime")?, need("MaxTime")?);
+    let before = match b
+        .get("LastMsgKey")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+    {
+        None => None,
+        Some(key) => {
+            parse_key(key).ok_or_else(|| {
+                ImError::new(
+                    90054,
+                    "LastMsgKey is not a MsgKey ({MsgSeq}_{MsgRandom}_{MsgTime})",
+                )
+            })?;
+            let last = call
+                .state
+                .store
+                .find_message_by_key(call.app.tenant_id, &from, &to, key)
+                .await?
+                .ok_or_else(|| {
+                    ImError::new(90054, "LastMsgKey names no message of this conversation")
+                })?;
+            Some(RoamCursor {
+                msg_time: last.msg_time,
+                msg_seq: last.msg_seq,
+                seq: last.seq,
+            })
+        }
+    };
+    let mut page = call
+        .state
+        .store
+        .roam_messages(
+            call.app.tenant_id,
+            RoamQuery {
+                a: &from,
+                b: &to,
+                min_time,
+                max_time,
+                before,
+                limit: max_cnt + 1,
+            },
+        )
+        .await?;
+    let complete = page.len() as i64 <= max_cnt;
+    page.truncate(max_cnt as usize);
+    let last = page.last();
+    Ok(json!({
+        "Complete": i64::from(complete),
+        "MsgCnt": page.len(),
+        "LastMsgTime": last.map(|m| m.msg_time).unwrap_or(0),
+        "LastMsgKey": last.map(|m| m.msg_key.clone()).unwrap_or_default(),
+        "MsgList": page.iter().map(message_json).collect::<Vec<_>>(),
+    }))
+}
+
+async fn withdraw(call: Call<'_>) -> Result<Value, ImError> {
+    let (from, to) = pair(&call.body)?;
+    let key = call
+        .body
+        .get("MsgKey")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if parse_key(key).is_none() {
+        return Err(ImError::new(
+            90054,
+            "MsgKey is not a MsgKey ({MsgSeq}_{MsgRandom}_{MsgTime})",
+        ));
+    }
+    let tenant = call.app.tenant_id;
+    let Some(found) = call
+        .state
+        .store
+        .find_message_by_key(tenant, &from, &to, key)
+        .await?
+    else {
+        return Err(ImError::new(20022, "the message to recall does not exist"));
+    };
+    match call
+        .state
+        .store
+        .recall_message(tenant, &from, &to, key)
+        .await?
+    {
+        Recall::NotFound => Err(ImError::new(20022, "the message to recall does not exist")),
+        Recall::AlreadyRecalled => Err(ImError::new(20023, "the message was already recalled")),
+        Recall::Recalled => {
+            let event = Event::MessageRecalled {
+                tenant_id: tenant,
+                chat_id: found.chat_id,
+                seq: found.seq,
+            };
+            if let Err(e) = call.state.bus.publish(topic::MESSAGES, &event).await {
+                tracing::warn!(error = %e, "could not announce a recall");
+            }
+            Ok(json!({}))
+        }
+    }
+}
