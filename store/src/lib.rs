@@ -214,6 +214,14 @@ pub trait MessageStore: Send + Sync {
         b: &str,
         msg_key: &str,
     ) -> Result<Recall>;
+    /// Messages of the tenant whose text contains `query` (any language, case-insensitive),
+    /// newest first, at most `limit`.
+    async fn search_messages(
+        &self,
+        tenant: TenantId,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>>;
 }
 
 /// casbin's rules, kept in the database so that every node and both backends share them.

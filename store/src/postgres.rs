@@ -63,3 +63,31 @@ impl Store for PgStore {
         Ok(())
     }
 }
+
+impl PgStore {
+    /// Substring search with `ilike`, served by the pg_trgm GIN index for three characters
+    /// or more.
+    pub(crate) async fn search_text(
+        &self,
+        tenant: kefu_domain::TenantId,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::StoredMessage>> {
+        use crate::sql::rows::{MessageRow, message_columns};
+        let query = query.trim();
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+            "select ",
+            message_columns!(),
+            " from messages where tenant_id = $1 and text ilike $2 escape '\\' order by id desc limit $3"
+        ))
+        .bind(tenant.0)
+        .bind(crate::sql::messages::like_pattern(query))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}

@@ -66,3 +66,48 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
+
+impl SqliteStore {
+    /// Substring search: the FTS5 trigram index for three characters or more, a scan of the
+    /// tenant's messages for shorter queries (trigrams cannot match them).
+    pub(crate) async fn search_text(
+        &self,
+        tenant: kefu_domain::TenantId,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::StoredMessage>> {
+        use crate::sql::rows::{MessageRow, message_columns};
+        let query = query.trim();
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<MessageRow> = if query.chars().count() >= 3 {
+            // The whole query as one FTS5 phrase, its quotes doubled, so no operator syntax
+            // leaks through.
+            let phrase = format!("\"{}\"", query.replace('"', "\"\""));
+            sqlx::query_as(concat!(
+                "select ",
+                message_columns!(),
+                " from messages where tenant_id = $1 and id in \
+                 (select rowid from messages_fts where messages_fts match $2) order by id desc limit $3"
+            ))
+            .bind(tenant.0)
+            .bind(phrase)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlx::query_as(concat!(
+                "select ",
+                message_columns!(),
+                " from messages where tenant_id = $1 and text like $2 escape '\\' order by id desc limit $3"
+            ))
+            .bind(tenant.0)
+            .bind(crate::sql::messages::like_pattern(query))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}

@@ -1163,3 +1163,89 @@ async fn a_recall_marks_the_message_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn message_text_is_searchable_in_chinese_and_english() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let b = with_tenant(&store, "bolt", 5).await;
+        let texts = [
+            "我想申请退款，订单号 12345",
+            "Where is my ORDER?",
+            "退货地址是什么",
+            "100% cotton_shirt \"XL\"",
+            "你好",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            store
+                .append_message(
+                    t,
+                    msg(
+                        "buyer_1",
+                        "@cs",
+                        i as i64,
+                        i as i64,
+                        100 + i as i64,
+                        text,
+                        T0,
+                    ),
+                    T0,
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .append_message(b, msg("buyer_9", "@cs", 1, 1, 100, "申请退款", T0), T0)
+            .await
+            .unwrap();
+
+        let found = |q: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .search_messages(t, q, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.seq)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            found("申请退款").await,
+            [1],
+            "{}: four Chinese characters",
+            db.name
+        );
+        assert_eq!(found("退款").await, [1], "{}: two characters scan", db.name);
+        assert_eq!(found("退").await, [3, 1], "newest first");
+        assert_eq!(found("order").await, [2], "{}: case-insensitive", db.name);
+        assert_eq!(found("12345").await, [1]);
+        assert_eq!(found("100%").await, [4], "{}: % is literal", db.name);
+        assert_eq!(found("n_s").await, [4], "_ is literal");
+        assert!(found("%").await == [4], "a lone % matches only itself");
+        assert_eq!(
+            found("\"XL\"").await,
+            [4],
+            "{}: quotes are literal",
+            db.name
+        );
+        assert_eq!(
+            found("AND OR NOT").await,
+            Vec::<i64>::new(),
+            "no query syntax"
+        );
+        assert_eq!(found("  ").await, Vec::<i64>::new());
+        assert_eq!(
+            store.search_messages(b, "退款", 10).await.unwrap().len(),
+            1,
+            "per tenant"
+        );
+        assert_eq!(
+            store.search_messages(t, "退", 1).await.unwrap().len(),
+            1,
+            "limit"
+        );
+    }
+}

@@ -1,5 +1,14 @@
 //! C2C messages: append with a gap-free per-chat sequence, de-duplication, paging, recall.
 
+/// `query` as a LIKE pattern matching it anywhere, with `\`, `%` and `_` taken literally.
+pub(crate) fn like_pattern(query: &str) -> String {
+    let escaped = query
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// The chat key: the two parties in a fixed order.
 pub(crate) fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
     if a <= b { (a, b) } else { (b, a) }
@@ -167,6 +176,16 @@ macro_rules! impl_message_store {
                 .await?
                 .rows_affected();
                 Ok(if n == 1 { $crate::Recall::Recalled } else { $crate::Recall::AlreadyRecalled })
+            }
+
+            async fn search_messages(
+                &self,
+                tenant: kefu_domain::TenantId,
+                query: &str,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::StoredMessage>> {
+                // Text search is dialect SQL, in the backend's own file.
+                self.search_text(tenant, query, limit).await
             }
         }
     };
