@@ -37,6 +37,8 @@ pub struct Config {
     /// The demo accounts' password with `--demo`; printed once when absent.
     #[serde(deserialize_with = "lenient::secret")]
     pub demo_password: Option<SecretString>,
+    /// IM REST calls allowed per app, per command, per second (0: no limit).
+    pub im_rate_limit: i64,
     /// Take client addresses from `X-Forwarded-For` (set when behind a load balancer).
     pub trust_forwarded_for: bool,
     /// `text` or `json`.
@@ -58,6 +60,7 @@ impl Default for Config {
             operator_password: None,
             demo_password: None,
             trust_forwarded_for: false,
+            im_rate_limit: 200,
             log_format: "text".into(),
         }
     }

@@ -89,6 +89,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         store: store.clone(),
         clock: clock.clone(),
         bus: bus.clone(),
+        rate_limit: config.im_rate_limit,
     });
     let state = State {
         store,

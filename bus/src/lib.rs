@@ -34,6 +34,15 @@ pub trait Bus: Send + Sync {
     async fn publish(&self, topic: &str, event: &Event) -> Result<(), BusError>;
     /// Subscribes to `topic`. Events published after this returns are delivered.
     async fn subscribe(&self, topic: &str) -> Result<Subscription, BusError>;
+    /// Adds one to the counter `key` for time window `window` (e.g. the current second) and
+    /// returns the new count. Every node counts into the same window, so limits hold across
+    /// replicas. Counters of past windows are dropped after `keep_secs`.
+    async fn count_in_window(
+        &self,
+        key: &str,
+        window: i64,
+        keep_secs: u64,
+    ) -> Result<i64, BusError>;
     /// Checks that the bus can carry events, for readiness probes.
     async fn ping(&self) -> Result<(), BusError>;
     fn name(&self) -> &'static str;

@@ -15,6 +15,8 @@ const CAPACITY: usize = 1024;
 #[derive(Default)]
 pub struct InProcessBus {
     topics: Mutex<HashMap<String, broadcast::Sender<Event>>>,
+    /// Window counters: key → (window, count). Only the current window is kept per key.
+    counters: Mutex<HashMap<String, (i64, i64)>>,
 }
 
 impl InProcessBus {
@@ -54,6 +56,21 @@ impl Bus for InProcessBus {
             }
         });
         Ok(stream.boxed())
+    }
+
+    async fn count_in_window(
+        &self,
+        key: &str,
+        window: i64,
+        _keep_secs: u64,
+    ) -> Result<i64, BusError> {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = counters.entry(key.to_string()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 += 1;
+        Ok(entry.1)
     }
 
     async fn ping(&self) -> Result<(), BusError> {

@@ -66,6 +66,28 @@ impl Bus for RedisBus {
         }
     }
 
+    async fn count_in_window(
+        &self,
+        key: &str,
+        window: i64,
+        keep_secs: u64,
+    ) -> Result<i64, BusError> {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let key = format!("kefu:count:{key}:{window}");
+        let (count, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, keep_secs as i64)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| BusError::Redis(e.to_string()))?;
+        Ok(count)
+    }
+
     async fn ping(&self) -> Result<(), BusError> {
         let mut conn = self
             .pool

@@ -124,3 +124,45 @@ async fn two_subscribers_in_separate_processes_receive_the_same_event() {
     }
     assert_eq!(got, vec![event.clone(), event]);
 }
+
+async fn window_counters_count_per_key_and_window(bus: &dyn Bus) {
+    let key = topic("counter");
+    for expected in 1..=3 {
+        assert_eq!(
+            bus.count_in_window(&key, 100, 5).await.unwrap(),
+            expected,
+            "{}",
+            bus.name()
+        );
+    }
+    assert_eq!(
+        bus.count_in_window(&format!("{key}-other"), 100, 5)
+            .await
+            .unwrap(),
+        1,
+        "keys are separate"
+    );
+    assert_eq!(
+        bus.count_in_window(&key, 101, 5).await.unwrap(),
+        1,
+        "{}: a new window starts at 1",
+        bus.name()
+    );
+}
+
+#[tokio::test]
+async fn the_in_process_bus_counts_in_windows() {
+    window_counters_count_per_key_and_window(&InProcessBus::new()).await;
+}
+
+#[tokio::test]
+async fn redis_counts_in_windows_shared_by_every_node() {
+    let Some(url) = redis_url() else { return };
+    let a = RedisBus::connect(&url).await.unwrap();
+    window_counters_count_per_key_and_window(&a).await;
+    // A second connection stands for a second node: it counts into the same window.
+    let b = RedisBus::connect(&url).await.unwrap();
+    let key = topic("shared");
+    assert_eq!(a.count_in_window(&key, 7, 5).await.unwrap(), 1);
+    assert_eq!(b.count_in_window(&key, 7, 5).await.unwrap(), 2);
+}

@@ -24,6 +24,8 @@ pub struct GatewayState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub bus: Arc<dyn kefu_bus::Bus>,
+    /// REST calls allowed per app, per command, per second; 0 means no limit.
+    pub rate_limit: i64,
 }
 
 /// The REST endpoint, to be nested at `/v4`.

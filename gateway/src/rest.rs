@@ -63,6 +63,7 @@ async fn run(
         return Err(ImError::unknown_command(service, command));
     }
     let (app, identifier) = authenticate(req, state).await?;
+    limit(state, &app, service, command).await?;
     let body = read_body(body).await?;
     let call = Call {
         state,
@@ -74,6 +75,36 @@ async fn run(
         "im_open_login_svc" => login_svc::dispatch(command, call).await,
         "openim" => openim::dispatch(command, call).await,
         _ => Err(ImError::unknown_command(service, command)),
+    }
+}
+
+/// Counts the call against the app's per-command budget for the current second. Counted after
+/// authentication, so strangers cannot spend an app's budget. If the counter cannot be reached
+/// the call goes through: the limit protects the service, it must not take it down.
+async fn limit(
+    state: &GatewayState,
+    app: &ImApp,
+    service: &str,
+    command: &str,
+) -> Result<(), ImError> {
+    if state.rate_limit <= 0 {
+        return Ok(());
+    }
+    let key = format!("im-rest:{}:{service}/{command}", app.sdk_app_id);
+    let second = state.clock.now().div_euclid(1000);
+    match state.bus.count_in_window(&key, second, 5).await {
+        Ok(n) if n > state.rate_limit => Err(ImError::new(
+            60007,
+            format!(
+                "REST call frequency over limit: at most {} {service}/{command} calls per second",
+                state.rate_limit
+            ),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "rate-limit counter unavailable; allowing the call");
+            Ok(())
+        }
     }
 }
 

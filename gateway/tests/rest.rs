@@ -57,6 +57,7 @@ async fn gateway(db: TestDb) -> Gw {
                 store: store.clone(),
                 clock: shared,
                 bus: bus.clone(),
+                rate_limit: 1000,
             }),
         )
         .map_to_response()
@@ -857,4 +858,59 @@ async fn a_recalled_message_is_flagged_not_deleted() {
             "发错了"
         );
     }
+}
+
+#[tokio::test]
+async fn past_the_per_second_limit_calls_get_60007_until_the_next_second() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let gw = gateway(db).await;
+    let limited = Route::new()
+        .nest(
+            "/v4",
+            kefu_gateway::routes(GatewayState {
+                store: store.clone(),
+                clock: Arc::new(gw.clock.clone()),
+                bus: gw.bus.clone(),
+                rate_limit: 3,
+            }),
+        )
+        .map_to_response()
+        .boxed();
+    let cli = TestClient::new(limited);
+    let call = |url: String| {
+        let cli = &cli;
+        async move {
+            let resp = cli
+                .post(url)
+                .body(r#"{"CheckItem":[{"UserID":"a"}]}"#)
+                .send()
+                .await;
+            code(&serde_json::from_str(&resp.0.into_body().into_string().await.unwrap()).unwrap())
+        }
+    };
+    let url = gw.url("im_open_login_svc/account_check");
+    for _ in 0..3 {
+        assert_eq!(call(url.clone()).await, 0);
+    }
+    assert_eq!(call(url.clone()).await, 60007);
+    // Another command has its own budget.
+    assert_eq!(
+        call(gw.url("im_open_login_svc/account_import")).await,
+        70402
+    );
+    // A stranger without a valid UserSig does not spend the app's budget.
+    gw.clock.advance(1_000);
+    let stranger = format!(
+        "/v4/im_open_login_svc/account_check?sdkappid={}&identifier=administrator&usersig=bad",
+        gw.app.sdk_app_id
+    );
+    for _ in 0..5 {
+        assert_eq!(call(stranger.clone()).await, 70003);
+    }
+    assert_eq!(
+        call(gw.url("im_open_login_svc/account_check")).await,
+        0,
+        "the next second starts afresh"
+    );
 }
