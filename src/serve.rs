@@ -85,12 +85,17 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         clock.clone(),
         Settings::default(),
     ));
-    let gateway = kefu_gateway::routes(kefu_gateway::GatewayState {
+    let hub = kefu_gateway::hub::Hub::new();
+    let _hub_follower = hub.follow(bus.as_ref()).await.map_err(|e| e.to_string())?;
+    let gateway_state = kefu_gateway::GatewayState {
         store: store.clone(),
         clock: clock.clone(),
         bus: bus.clone(),
         rate_limit: config.im_rate_limit,
-    });
+        hub,
+    };
+    let gateway = kefu_gateway::routes(gateway_state.clone());
+    let socket = kefu_gateway::socket_routes(gateway_state);
     let state = State {
         store,
         bus,
@@ -106,6 +111,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
             poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs")),
         )
         .nest("/v4", gateway)
+        .nest("/im", socket)
         .nest("/", kefu_tenant_api::routes(state))
         .with(poem::middleware::Tracing);
 

@@ -39,6 +39,15 @@ pub enum Event {
         tenant_id: TenantId,
         chat_id: i64,
         seq: i64,
+        from_account: String,
+        to_account: String,
+    },
+    /// An IM account was kicked (`im_open_login_svc/kick`): its sockets signed before `at`
+    /// (ms) close.
+    ImKicked {
+        tenant_id: TenantId,
+        user_id: String,
+        at: i64,
     },
     /// Free-form payload, used by tests and diagnostics.
     Note {

@@ -3,13 +3,16 @@
 //! Kefu by changing only the host. The wire rules are in `docs/protocol.md`.
 //!
 //! Every answer is HTTP 200 with `ActionStatus`, `ErrorCode` and `ErrorInfo`, because older
-//! clients treat any other status as a transport failure.
+//! clients treat any other status as a transport failure. The realtime socket (`/im/ws`)
+//! carries the same message elements as JSON frames.
 
 mod elements;
 mod envelope;
+pub mod hub;
 mod login_svc;
 mod openim;
 mod rest;
+mod socket;
 
 use kefu_domain::Clock;
 use kefu_store::Store;
@@ -26,6 +29,13 @@ pub struct GatewayState {
     pub bus: Arc<dyn kefu_bus::Bus>,
     /// REST calls allowed per app, per command, per second; 0 means no limit.
     pub rate_limit: i64,
+    /// This node's socket connections.
+    pub hub: Arc<hub::Hub>,
+}
+
+/// The realtime socket, to be nested at `/im`: `GET /im/ws`.
+pub fn socket_routes(state: GatewayState) -> impl Endpoint {
+    Route::new().at("/ws", socket::upgrade).data(state)
 }
 
 /// The REST endpoint, to be nested at `/v4`.

@@ -2,6 +2,7 @@
 
 use crate::envelope::ImError;
 use crate::rest::Call;
+use kefu_domain::event::{Event, topic};
 use kefu_store::ImAccount;
 use serde_json::{Value, json};
 
@@ -217,13 +218,23 @@ async fn account_delete(call: Call<'_>) -> Result<Value, ImError> {
 
 async fn kick(call: Call<'_>) -> Result<Value, ImError> {
     let user = named(&call.body)?;
+    let now = call.state.clock.now();
     if !call
         .state
         .store
-        .kick_im_account(call.app.tenant_id, &user, call.state.clock.now())
+        .kick_im_account(call.app.tenant_id, &user, now)
         .await?
     {
         return Err(ImError::new(70107, NOT_EXIST));
+    }
+    // Live sockets of the account close at once, on every node.
+    let event = Event::ImKicked {
+        tenant_id: call.app.tenant_id,
+        user_id: user,
+        at: now,
+    };
+    if let Err(e) = call.state.bus.publish(topic::SESSIONS, &event).await {
+        tracing::warn!(error = %e, "could not announce a kick; sockets close at their next login check");
     }
     Ok(json!({}))
 }

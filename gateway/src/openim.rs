@@ -122,6 +122,36 @@ async fn draft(call: &Call<'_>, from_required: bool) -> Result<Draft, ImError> {
     })
 }
 
+/// Appends a message and, unless it is a duplicate or `announce` is off, tells every node so
+/// the parties' sockets and the conversation engine react. Stored is what counts: a lost
+/// announcement is caught up by the readers' sequence.
+pub(crate) async fn append(
+    state: &crate::GatewayState,
+    tenant: kefu_domain::TenantId,
+    message: NewMessage,
+    announce: bool,
+) -> Result<kefu_store::Appended, ImError> {
+    let dedup_since = message.created_at - DEDUP_WINDOW_MS;
+    let appended = state
+        .store
+        .append_message(tenant, message, dedup_since)
+        .await?;
+    if announce && !appended.duplicate {
+        let m = &appended.message;
+        let event = Event::MessageStored {
+            tenant_id: tenant,
+            chat_id: m.chat_id,
+            seq: m.seq,
+            from_account: m.from_account.clone(),
+            to_account: m.to_account.clone(),
+        };
+        if let Err(e) = state.bus.publish(topic::MESSAGES, &event).await {
+            tracing::warn!(error = %e, "could not announce a stored message");
+        }
+    }
+    Ok(appended)
+}
+
 /// Stores one message to `to` and announces it. Returns the stored (or original) message.
 async fn store(
     call: &Call<'_>,
@@ -142,25 +172,7 @@ async fn store(
         text: d.text.clone(),
         created_at: now,
     };
-    let appended = call
-        .state
-        .store
-        .append_message(call.app.tenant_id, message, now - DEDUP_WINDOW_MS)
-        .await?;
-    if announce && !appended.duplicate {
-        let m = &appended.message;
-        let event = Event::MessageStored {
-            tenant_id: call.app.tenant_id,
-            chat_id: m.chat_id,
-            seq: m.seq,
-            from_account: m.from_account.clone(),
-            to_account: m.to_account.clone(),
-        };
-        // Stored is what counts; a lost announcement is caught up by the readers' sequence.
-        if let Err(e) = call.state.bus.publish(topic::MESSAGES, &event).await {
-            tracing::warn!(error = %e, "could not announce a stored message");
-        }
-    }
+    let appended = append(call.state, call.app.tenant_id, message, announce).await?;
     Ok(appended.message)
 }
 
@@ -385,6 +397,8 @@ async fn withdraw(call: Call<'_>) -> Result<Value, ImError> {
                 tenant_id: tenant,
                 chat_id: found.chat_id,
                 seq: found.seq,
+                from_account: found.from_account.clone(),
+                to_account: found.to_account.clone(),
             };
             if let Err(e) = call.state.bus.publish(topic::MESSAGES, &event).await {
                 tracing::warn!(error = %e, "could not announce a recall");

@@ -58,6 +58,7 @@ async fn gateway(db: TestDb) -> Gw {
                 clock: shared,
                 bus: bus.clone(),
                 rate_limit: 1000,
+                hub: kefu_gateway::hub::Hub::new(),
             }),
         )
         .map_to_response()
@@ -873,6 +874,7 @@ async fn past_the_per_second_limit_calls_get_60007_until_the_next_second() {
                 clock: Arc::new(gw.clock.clone()),
                 bus: gw.bus.clone(),
                 rate_limit: 3,
+                hub: kefu_gateway::hub::Hub::new(),
             }),
         )
         .map_to_response()

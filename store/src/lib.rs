@@ -214,6 +214,17 @@ pub trait MessageStore: Send + Sync {
         b: &str,
         msg_key: &str,
     ) -> Result<Recall>;
+    async fn get_chat(&self, tenant: TenantId, chat_id: i64) -> Result<Option<Chat>>;
+    /// The chats `identity` takes part in, most recently active first, at most `limit`.
+    async fn chats_of(&self, tenant: TenantId, identity: &str, limit: i64) -> Result<Vec<Chat>>;
+    /// Messages of a chat with `seq > after_seq`, oldest first, at most `limit`.
+    async fn messages_after(
+        &self,
+        tenant: TenantId,
+        chat_id: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>>;
     /// Messages of the tenant whose text contains `query` (any language, case-insensitive),
     /// newest first, at most `limit`.
     async fn search_messages(

@@ -309,3 +309,28 @@ pub enum Recall {
     AlreadyRecalled,
     NotFound,
 }
+
+/// A chat between two identifiers, as its parties see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    pub id: i64,
+    pub user_a: String,
+    pub user_b: String,
+    pub last_seq: i64,
+    pub updated_at: Millis,
+}
+
+impl Chat {
+    pub fn has_party(&self, identity: &str) -> bool {
+        self.user_a == identity || self.user_b == identity
+    }
+
+    /// The other party, seen from `identity`.
+    pub fn peer_of(&self, identity: &str) -> &str {
+        if self.user_a == identity {
+            &self.user_b
+        } else {
+            &self.user_a
+        }
+    }
+}

@@ -1249,3 +1249,57 @@ async fn message_text_is_searchable_in_chinese_and_english() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_party_lists_its_chats_and_reads_on_from_a_sequence() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        for i in 0..5 {
+            store
+                .append_message(
+                    t,
+                    msg("buyer_1", "@cs", i, i, 100, &format!("m{i}"), T0 + i),
+                    T0,
+                )
+                .await
+                .unwrap();
+        }
+        let other = store
+            .append_message(t, msg("buyer_2", "@cs", 1, 1, 100, "x", T0 + 10), T0)
+            .await
+            .unwrap()
+            .message;
+        let chats = store.chats_of(t, "@cs", 10).await.unwrap();
+        assert_eq!(chats.len(), 2, "{}", db.name);
+        assert_eq!(chats[0].id, other.chat_id, "most recent first");
+        let mine = store.chats_of(t, "buyer_1", 10).await.unwrap();
+        assert_eq!(
+            (mine.len(), mine[0].last_seq, mine[0].peer_of("buyer_1")),
+            (1, 5, "@cs")
+        );
+        let chat = store.get_chat(t, mine[0].id).await.unwrap().unwrap();
+        assert!(chat.has_party("buyer_1") && !chat.has_party("buyer_2"));
+        let b = with_tenant(&store, "bolt", 5).await;
+        assert!(
+            store.get_chat(b, chat.id).await.unwrap().is_none(),
+            "{}",
+            db.name
+        );
+        let after: Vec<i64> = store
+            .messages_after(t, chat.id, 2, 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(after, [3, 4]);
+        assert!(
+            store
+                .messages_after(b, chat.id, 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

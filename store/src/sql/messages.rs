@@ -178,6 +178,59 @@ macro_rules! impl_message_store {
                 Ok(if n == 1 { $crate::Recall::Recalled } else { $crate::Recall::AlreadyRecalled })
             }
 
+            async fn get_chat(&self, tenant: kefu_domain::TenantId, chat_id: i64) -> $crate::Result<Option<$crate::Chat>> {
+                let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
+                    "select id, user_a, user_b, last_seq, updated_at from chats where tenant_id = $1 and id = $2",
+                )
+                .bind(tenant.0)
+                .bind(chat_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(id, user_a, user_b, last_seq, updated_at)| $crate::Chat { id, user_a, user_b, last_seq, updated_at }))
+            }
+
+            async fn chats_of(
+                &self,
+                tenant: kefu_domain::TenantId,
+                identity: &str,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::Chat>> {
+                let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
+                    "select id, user_a, user_b, last_seq, updated_at from chats \
+                     where tenant_id = $1 and (user_a = $2 or user_b = $2) order by updated_at desc, id desc limit $3",
+                )
+                .bind(tenant.0)
+                .bind(identity)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, user_a, user_b, last_seq, updated_at)| $crate::Chat { id, user_a, user_b, last_seq, updated_at })
+                    .collect())
+            }
+
+            async fn messages_after(
+                &self,
+                tenant: kefu_domain::TenantId,
+                chat_id: i64,
+                after_seq: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::StoredMessage>> {
+                let rows: Vec<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::message_columns!(),
+                    " from messages where chat_id = $1 and tenant_id = $2 and seq > $3 order by seq limit $4"
+                ))
+                .bind(chat_id)
+                .bind(tenant.0)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
             async fn search_messages(
                 &self,
                 tenant: kefu_domain::TenantId,

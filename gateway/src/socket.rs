@@ -1,0 +1,564 @@
+//! The realtime socket `/im/ws`: one JSON text frame per message, as written up in
+//! docs/protocol.md.
+//!
+//! Delivery is driven by the store. Each connection keeps, per chat, the last sequence it
+//! sent; a hint from the hub (or a `sync` from the client) makes it read the messages after
+//! that sequence and send them in order. So a message is never sent twice on one connection,
+//! and a client that reconnects and syncs from its last sequence misses nothing.
+
+use crate::elements;
+use crate::envelope::ImError;
+use crate::hub::{Hint, Login, close};
+use crate::{GatewayState, openim};
+use futures::{SinkExt, StreamExt};
+use kefu_domain::TenantId;
+use kefu_store::{NewMessage, StoredMessage};
+use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
+use poem::web::{Data, websocket::CloseCode};
+use poem::{IntoResponse, handler};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The first frame must be `auth`, within this time.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages read from the store per round while catching a chat up.
+const PAGE: i64 = 200;
+/// Chats listed in `auth_ok`.
+const CHAT_LIST: i64 = 100;
+/// Frames larger than this are refused (the REST limit, with room for the envelope).
+const MAX_FRAME: usize = 16 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Auth {
+        sdkappid: Option<i64>,
+        identifier: Option<String>,
+        usersig: Option<String>,
+        token: Option<String>,
+    },
+    Send {
+        id: String,
+        to: String,
+        body: Value,
+        #[serde(default)]
+        cloud_custom_data: String,
+    },
+    Sync {
+        chat_id: i64,
+        after_seq: i64,
+    },
+    Ping,
+}
+
+#[derive(Debug, Serialize)]
+struct ChatSummary {
+    chat_id: i64,
+    peer: String,
+    last_seq: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerFrame<'a> {
+    AuthOk {
+        identifier: &'a str,
+        chats: Vec<ChatSummary>,
+    },
+    Ack {
+        id: &'a str,
+        chat_id: i64,
+        seq: i64,
+        msg_key: &'a str,
+        msg_time: i64,
+        duplicate: bool,
+    },
+    Msg {
+        chat_id: i64,
+        seq: i64,
+        from: &'a str,
+        to: &'a str,
+        msg_key: &'a str,
+        msg_time: i64,
+        flag_bits: i64,
+        body: Value,
+        cloud_custom_data: &'a str,
+    },
+    Recalled {
+        chat_id: i64,
+        seq: i64,
+    },
+    Error {
+        code: i64,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+    },
+    Pong,
+}
+
+/// Who is on the other end.
+struct Peer {
+    tenant: TenantId,
+    identity: String,
+    login: Login,
+    /// Unix seconds after which the UserSig is expired.
+    expires_at: Option<i64>,
+    /// Console logins receive but do not send (agents send through routing).
+    can_send: bool,
+}
+
+#[handler]
+pub async fn upgrade(ws: WebSocket, state: Data<&GatewayState>) -> impl IntoResponse {
+    let state = state.clone();
+    // A small read buffer keeps idle sockets cheap; tungstenite's default is 128 KiB.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME));
+    ws.config(config)
+        .on_upgrade(move |socket| serve(socket, state))
+}
+
+type Sink = futures::stream::SplitSink<WebSocketStream, Message>;
+
+async fn send(sink: &mut Sink, frame: &ServerFrame<'_>) -> bool {
+    match serde_json::to_string(frame) {
+        Ok(text) => sink.send(Message::Text(text)).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn fail_and_close(sink: &mut Sink, e: &ImError, code: u16) {
+    send(
+        sink,
+        &ServerFrame::Error {
+            code: e.code,
+            message: &e.info,
+            id: None,
+        },
+    )
+    .await;
+    let _ = sink
+        .send(Message::close_with(CloseCode::from(code), e.info.clone()))
+        .await;
+}
+
+async fn serve(socket: WebSocketStream, state: GatewayState) {
+    let (mut sink, mut stream) = socket.split();
+    let first = tokio::time::timeout(AUTH_TIMEOUT, stream.next()).await;
+    let frame = match first {
+        Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<ClientFrame>(&text).ok(),
+        _ => None,
+    };
+    let peer = match frame {
+        Some(ClientFrame::Auth {
+            sdkappid,
+            identifier,
+            usersig,
+            token,
+        }) => authenticate(&state, sdkappid, identifier, usersig, token).await,
+        _ => Err(ImError::new(
+            70402,
+            "the first frame must be {\"type\":\"auth\",…} within 10 seconds",
+        )),
+    };
+    let peer = match peer {
+        Ok(p) => p,
+        Err(e) => return fail_and_close(&mut sink, &e, close::AUTH_FAILED).await,
+    };
+    let (_registration, mut hints, killer) =
+        state.hub.register(peer.tenant, &peer.identity, peer.login);
+
+    // Every chat the client may know starts at its current end: what comes next is live.
+    let mut cursors: HashMap<i64, i64> = HashMap::new();
+    let chats = match state
+        .store
+        .chats_of(peer.tenant, &peer.identity, CHAT_LIST)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return fail_and_close(&mut sink, &ImError::from(e), close::AUTH_FAILED).await,
+    };
+    let summaries = chats
+        .iter()
+        .map(|c| {
+            cursors.insert(c.id, c.last_seq);
+            ChatSummary {
+                chat_id: c.id,
+                peer: c.peer_of(&peer.identity).to_string(),
+                last_seq: c.last_seq,
+            }
+        })
+        .collect();
+    if !send(
+        &mut sink,
+        &ServerFrame::AuthOk {
+            identifier: &peer.identity,
+            chats: summaries,
+        },
+    )
+    .await
+    {
+        return;
+    }
+
+    let expiry = peer.expires_at.map(|at| {
+        let left_ms = (at * 1000 - state.clock.now()).max(0) as u64;
+        tokio::time::Instant::now() + Duration::from_millis(left_ms)
+    });
+    let expired = async {
+        match expiry {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
+
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => continue,
+                    _ => break,
+                };
+                if !on_frame(&state, &peer, &mut sink, &mut cursors, &text).await {
+                    break;
+                }
+            }
+            hint = hints.recv() => {
+                let Some(hint) = hint else { break };
+                let ok = match hint {
+                    Hint::Chat { chat_id, seq } => {
+                        // A chat this connection has not seen: it started after login.
+                        let from = *cursors.entry(chat_id).or_insert_with(|| if seq <= PAGE { 0 } else { seq - 1 });
+                        catch_up(&state, peer.tenant, &mut sink, &mut cursors, chat_id, from).await
+                    }
+                    Hint::Recalled { chat_id, seq } => send(&mut sink, &ServerFrame::Recalled { chat_id, seq }).await,
+                };
+                if !ok {
+                    break;
+                }
+            }
+            (code, reason) = killer.killed() => {
+                let _ = sink.send(Message::close_with(CloseCode::from(code), reason)).await;
+                break;
+            }
+            () = &mut expired => {
+                let _ = sink.send(Message::close_with(CloseCode::from(close::EXPIRED), "expired: log in with a new UserSig")).await;
+                break;
+            }
+        }
+    }
+}
+
+async fn authenticate(
+    state: &GatewayState,
+    sdkappid: Option<i64>,
+    identifier: Option<String>,
+    usersig: Option<String>,
+    token: Option<String>,
+) -> Result<Peer, ImError> {
+    if let Some(token) = token {
+        let found = state
+            .store
+            .authenticate(
+                &kefu_auth::token::digest(&token),
+                state.clock.now() - kefu_auth::Settings::default().token_idle,
+                state.clock.now(),
+            )
+            .await?;
+        let Some((session, account)) = found else {
+            return Err(ImError::new(
+                70001,
+                "the console token has ended; log in again",
+            ));
+        };
+        let tenant = account
+            .tenant_id
+            .ok_or_else(|| ImError::new(60010, "operators have no console socket"))?;
+        return Ok(Peer {
+            tenant,
+            identity: kefu_domain::authz::subject(account.id),
+            login: Login::Console {
+                session_id: session.id,
+            },
+            expires_at: None,
+            can_send: false,
+        });
+    }
+    let sdk_app_id = sdkappid.ok_or_else(|| {
+        ImError::new(
+            60012,
+            "auth needs sdkappid, identifier and usersig, or a console token",
+        )
+    })?;
+    let identifier = identifier
+        .filter(|i| !i.is_empty() && i.len() <= 32)
+        .ok_or_else(|| ImError::new(70402, "identifier must be 1 to 32 bytes"))?;
+    let app = state
+        .store
+        .find_im_app(sdk_app_id)
+        .await?
+        .ok_or_else(|| ImError::new(60006, format!("SDKAppID {sdk_app_id} is not valid")))?;
+    if state
+        .store
+        .get_tenant(app.tenant_id)
+        .await?
+        .is_none_or(|t| t.disabled)
+    {
+        return Err(ImError::new(
+            60016,
+            format!("SDKAppID {sdk_app_id} is disabled"),
+        ));
+    }
+    let claims = kefu_usersig::verify(
+        usersig.as_deref().unwrap_or(""),
+        sdk_app_id as u64,
+        &identifier,
+        &app.secret_key,
+        state.clock.now() / 1000,
+    )
+    .map_err(|e| ImError::new(e.code(), e.to_string()))?;
+    let signed_at = claims.time * 1000;
+    match state
+        .store
+        .get_im_account(app.tenant_id, &identifier)
+        .await?
+    {
+        Some(account) if account.kicked_at.is_some_and(|k| k >= signed_at) => {
+            return Err(ImError::new(
+                70001,
+                "this UserSig was invalidated by a kick; generate a new one",
+            ));
+        }
+        Some(_) => {}
+        None => {
+            // A buyer the tenant's back end signed for but never imported: import on first login.
+            let account = kefu_store::ImAccount {
+                user_id: identifier.clone(),
+                nick: String::new(),
+                face_url: String::new(),
+                kind: 0,
+                created_at: state.clock.now(),
+                kicked_at: None,
+            };
+            state
+                .store
+                .import_im_account(app.tenant_id, &account)
+                .await?;
+        }
+    }
+    Ok(Peer {
+        tenant: app.tenant_id,
+        identity: identifier,
+        login: Login::Sig { signed_at },
+        expires_at: Some(claims.expires_at()),
+        can_send: true,
+    })
+}
+
+/// Handles one client frame; false ends the connection.
+async fn on_frame(
+    state: &GatewayState,
+    peer: &Peer,
+    sink: &mut Sink,
+    cursors: &mut HashMap<i64, i64>,
+    text: &str,
+) -> bool {
+    let frame = match serde_json::from_str::<ClientFrame>(text) {
+        Ok(f) => f,
+        Err(e) => {
+            let message = format!("not a frame this server understands: {e}");
+            return send(
+                sink,
+                &ServerFrame::Error {
+                    code: 90001,
+                    message: &message,
+                    id: None,
+                },
+            )
+            .await;
+        }
+    };
+    match frame {
+        ClientFrame::Ping => send(sink, &ServerFrame::Pong).await,
+        ClientFrame::Auth { .. } => {
+            send(
+                sink,
+                &ServerFrame::Error {
+                    code: 70402,
+                    message: "already authenticated",
+                    id: None,
+                },
+            )
+            .await
+        }
+        ClientFrame::Sync { chat_id, after_seq } => {
+            match state.store.get_chat(peer.tenant, chat_id).await {
+                Ok(Some(chat)) if chat.has_party(&peer.identity) => {
+                    cursors.insert(chat_id, after_seq.max(0));
+                    catch_up(state, peer.tenant, sink, cursors, chat_id, after_seq.max(0)).await
+                }
+                Ok(_) => {
+                    send(
+                        sink,
+                        &ServerFrame::Error {
+                            code: 90048,
+                            message: "no such chat for this account",
+                            id: None,
+                        },
+                    )
+                    .await
+                }
+                Err(e) => {
+                    send(
+                        sink,
+                        &ServerFrame::Error {
+                            code: ImError::from(e).code,
+                            message: "internal error, please retry",
+                            id: None,
+                        },
+                    )
+                    .await
+                }
+            }
+        }
+        ClientFrame::Send {
+            id,
+            to,
+            body,
+            cloud_custom_data,
+        } => match send_message(state, peer, &id, &to, &body, cloud_custom_data).await {
+            Ok(m) => {
+                let ack = ServerFrame::Ack {
+                    id: &id,
+                    chat_id: m.0.chat_id,
+                    seq: m.0.seq,
+                    msg_key: &m.0.msg_key,
+                    msg_time: m.0.msg_time,
+                    duplicate: m.1,
+                };
+                send(sink, &ack).await
+            }
+            Err(e) => {
+                send(
+                    sink,
+                    &ServerFrame::Error {
+                        code: e.code,
+                        message: &e.info,
+                        id: Some(&id),
+                    },
+                )
+                .await
+            }
+        },
+    }
+}
+
+async fn send_message(
+    state: &GatewayState,
+    peer: &Peer,
+    id: &str,
+    to: &str,
+    body: &Value,
+    cloud: String,
+) -> Result<(StoredMessage, bool), ImError> {
+    if !peer.can_send {
+        return Err(ImError::new(
+            60010,
+            "console sockets receive only; agents reply through the conversation API",
+        ));
+    }
+    if id.is_empty() || id.len() > 64 {
+        return Err(ImError::invalid(
+            "id must be 1 to 64 characters, unique per message",
+        ));
+    }
+    if to.is_empty() || to.len() > 32 {
+        return Err(ImError::new(90003, "to must be an account UserID"));
+    }
+    let app = state
+        .store
+        .get_im_app(peer.tenant)
+        .await?
+        .ok_or_else(|| ImError::internal("app vanished"))?;
+    let built_in = app.admin_identifiers.iter().any(|a| a == to)
+        || app.service_accounts.iter().any(|a| a.identifier == to);
+    if !built_in && state.store.get_im_account(peer.tenant, to).await?.is_none() {
+        return Err(ImError::new(
+            90012,
+            format!("`{to}` is not an account of this app"),
+        ));
+    }
+    let text = elements::check(Some(body))?;
+    let body = serde_json::to_string(body).map_err(ImError::internal)?;
+    // The client's id stands in for MsgSeq/MsgRandom, so a resend after a reconnect is
+    // recognised as the same message.
+    let digest = crc32fast::hash(id.as_bytes()) as i64;
+    let now = state.clock.now();
+    let message = NewMessage {
+        from_account: peer.identity.clone(),
+        to_account: to.to_string(),
+        msg_seq: crc32fast::hash(format!("seq:{id}").as_bytes()) as i64,
+        msg_random: digest,
+        msg_time: now / 1000,
+        content_crc: crc32fast::hash(body.as_bytes()) as i64,
+        text,
+        body,
+        cloud_custom_data: cloud,
+        created_at: now,
+    };
+    let appended = openim::append(state, peer.tenant, message, true).await?;
+    Ok((appended.message, appended.duplicate))
+}
+
+/// Sends every message of `chat_id` after `from`, in order, advancing the cursor.
+async fn catch_up(
+    state: &GatewayState,
+    tenant: TenantId,
+    sink: &mut Sink,
+    cursors: &mut HashMap<i64, i64>,
+    chat_id: i64,
+    from: i64,
+) -> bool {
+    let mut after = from;
+    loop {
+        let page = match state
+            .store
+            .messages_after(tenant, chat_id, after, PAGE)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, chat_id, "catching a socket up failed");
+                return true;
+            }
+        };
+        for m in &page {
+            let frame = ServerFrame::Msg {
+                chat_id,
+                seq: m.seq,
+                from: &m.from_account,
+                to: &m.to_account,
+                msg_key: &m.msg_key,
+                msg_time: m.msg_time,
+                flag_bits: m.flag_bits,
+                body: serde_json::from_str(&m.body).unwrap_or(Value::Null),
+                cloud_custom_data: &m.cloud_custom_data,
+            };
+            if !send(sink, &frame).await {
+                return false;
+            }
+            after = m.seq;
+            cursors.insert(chat_id, after);
+        }
+        if (page.len() as i64) < PAGE {
+            return true;
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! The realtime socket end to end, on a real server on a loopback port, against SQLite and
+//! (when configured) PostgreSQL: login, send and ack, delivery to every device, resume without
+//! gaps or duplicates, recall, kicks, and refusals.
+
+use futures::{SinkExt, StreamExt};
+use kefu_domain::{Clock, ManualClock, Role};
+use kefu_gateway::GatewayState;
+use kefu_gateway::hub::Hub;
+use kefu_store::testing::{TestDb, databases};
+use kefu_store::{ImApp, NewAccount, NewSession, NewTenant, Store};
+use poem::listener::TcpListener;
+use poem::{Route, Server};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+struct Env {
+    base: String,
+    bus: Arc<dyn kefu_bus::Bus>,
+    store: Arc<dyn Store>,
+    clock: ManualClock,
+    app: ImApp,
+    name: &'static str,
+    _db: TestDb,
+}
+
+async fn env(db: TestDb) -> Env {
+    let store = db.store().await;
+    let clock = ManualClock::default();
+    let owner = NewAccount {
+        username: "boss".into(),
+        display_name: "boss".into(),
+        real_name: String::new(),
+        phone: String::new(),
+        email: String::new(),
+        role: Role::SuperAdmin,
+        password_hash: String::new(),
+        must_change_password: false,
+        skill_group_ids: vec![],
+    };
+    let tenant = NewTenant {
+        code: "acme".into(),
+        name: "Acme".into(),
+        max_accounts: 2,
+        max_online: 2,
+        im_secret: "s".repeat(64),
+    };
+    let (t, _) = store
+        .create_tenant(tenant, owner, clock.now())
+        .await
+        .unwrap();
+    let app = store.get_im_app(t.id).await.unwrap().unwrap();
+    let bus: Arc<dyn kefu_bus::Bus> = Arc::new(kefu_bus::InProcessBus::new());
+    let hub = Hub::new();
+    hub.follow(bus.as_ref()).await.unwrap();
+    let state = GatewayState {
+        store: store.clone(),
+        clock: Arc::new(clock.clone()),
+        bus: bus.clone(),
+        rate_limit: 0,
+        hub,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let routes = Route::new()
+        .nest("/v4", kefu_gateway::routes(state.clone()))
+        .nest("/im", kefu_gateway::socket_routes(state));
+    tokio::spawn(Server::new(TcpListener::bind(format!("127.0.0.1:{port}"))).run(routes));
+    let base = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(&base).await.is_ok() {
+            break;
+        }
+        // Waiting for the listener to bind, not for a timeout under test.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Env {
+        base,
+        bus,
+        store,
+        clock,
+        app,
+        name: db.name,
+        _db: db,
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Client(Ws);
+
+impl Client {
+    async fn send(&mut self, v: Value) {
+        self.0.send(Message::text(v.to_string())).await.unwrap();
+    }
+
+    /// The next JSON frame; fails the test after 5 s.
+    async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), self.0.next())
+                .await
+                .expect("a frame within 5 s");
+            match msg.expect("open").expect("no error") {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                Message::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for a moment.
+    async fn quiet(&mut self) {
+        let got = tokio::time::timeout(Duration::from_millis(150), self.0.next()).await;
+        assert!(got.is_err(), "unexpected frame: {got:?}");
+    }
+
+    /// The close code and reason the server ends with.
+    async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), self.0.next())
+                .await
+                .expect("a close within 5 s");
+            match msg {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (u16::from(frame.code), frame.reason.to_string());
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return (0, String::new()),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+}
+
+impl Env {
+    fn sig(&self, identifier: &str) -> String {
+        kefu_usersig::generate(
+            self.app.sdk_app_id as u64,
+            &self.app.secret_key,
+            identifier,
+            86400,
+            self.clock.now() / 1000,
+        )
+    }
+
+    async fn raw(&self) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/im/ws", self.base))
+            .await
+            .unwrap();
+        Client(ws)
+    }
+
+    /// A logged-in socket and its `auth_ok` frame.
+    async fn login(&self, identifier: &str) -> (Client, Value) {
+        let mut c = self.raw().await;
+        c.send(json!({ "type": "auth", "sdkappid": self.app.sdk_app_id, "identifier": identifier, "usersig": self.sig(identifier) }))
+            .await;
+        let ok = c.next().await;
+        assert_eq!(ok["type"], "auth_ok", "{}: {ok}", self.name);
+        (c, ok)
+    }
+
+    /// Sends through REST as the admin, from `from` to `to`.
+    async fn rest_send(&self, from: &str, to: &str, text: &str, random: u32) -> Value {
+        let url = format!(
+            "http://{}/v4/openim/sendmsg?sdkappid={}&identifier=administrator&usersig={}",
+            self.base,
+            self.app.sdk_app_id,
+            self.sig("administrator")
+        );
+        let body = json!({ "From_Account": from, "To_Account": to, "MsgRandom": random,
+                           "MsgBody": [{ "MsgType": "TIMTextElem", "MsgContent": { "Text": text } }] });
+        let resp = reqwest::Client::new()
+            .post(url)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["ErrorCode"], 0, "{v}");
+        v
+    }
+}
+
+fn text_body(t: &str) -> Value {
+    json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": t } }])
+}
+
+#[tokio::test]
+async fn a_buyer_sends_and_every_device_of_both_parties_receives_it() {
+    for db in databases().await {
+        let e = env(db).await;
+        let (mut phone, ok) = e.login("buyer_1").await;
+        assert_eq!(ok["chats"], json!([]), "a new buyer has no chats");
+        let (mut laptop, _) = e.login("buyer_1").await;
+        let (mut cs, _) = e.login("@customer_service_account").await;
+
+        phone.send(json!({ "type": "send", "id": "c-1", "to": "@customer_service_account", "body": text_body("在吗？") })).await;
+        // The ack and the pushes may come in either order on the sender's socket.
+        let mut frames = [phone.next().await, phone.next().await];
+        frames.sort_by_key(|f| f["type"].as_str().unwrap().to_string());
+        let (ack, echo) = (&frames[0], &frames[1]);
+        assert_eq!(
+            (
+                ack["type"].as_str(),
+                ack["id"].as_str(),
+                ack["seq"].as_i64()
+            ),
+            (Some("ack"), Some("c-1"), Some(1)),
+            "{}",
+            e.name
+        );
+        assert_eq!(ack["duplicate"], false);
+        assert_eq!(
+            (echo["type"].as_str(), echo["seq"].as_i64()),
+            (Some("msg"), Some(1))
+        );
+        for device in [&mut laptop, &mut cs] {
+            let m = device.next().await;
+            assert_eq!(
+                (m["type"].as_str(), m["seq"].as_i64(), m["from"].as_str()),
+                (Some("msg"), Some(1), Some("buyer_1"))
+            );
+            assert_eq!(m["body"][0]["MsgContent"]["Text"], "在吗？");
+            assert_eq!(m["chat_id"], ack["chat_id"]);
+        }
+
+        // The agent side answers through REST; both buyer devices get it.
+        e.rest_send(
+            "@customer_service_account",
+            "buyer_1",
+            "您好，请问有什么可以帮您？",
+            7,
+        )
+        .await;
+        for device in [&mut phone, &mut laptop] {
+            let m = device.next().await;
+            assert_eq!(
+                (m["seq"].as_i64(), m["from"].as_str()),
+                (Some(2), Some("@customer_service_account")),
+                "{}",
+                e.name
+            );
+        }
+
+        // A resend of the same id (after a flaky network) is acknowledged as the original.
+        phone.send(json!({ "type": "send", "id": "c-1", "to": "@customer_service_account", "body": text_body("在吗？") })).await;
+        let again = phone.next().await;
+        assert_eq!(
+            (
+                again["type"].as_str(),
+                again["seq"].as_i64(),
+                again["duplicate"].as_bool()
+            ),
+            (Some("ack"), Some(1), Some(true))
+        );
+        laptop.quiet().await;
+
+        phone.send(json!({ "type": "ping" })).await;
+        assert_eq!(phone.next().await["type"], "pong");
+    }
+}
+
+#[tokio::test]
+async fn a_socket_that_drops_resumes_with_no_gap_and_no_duplicate() {
+    for db in databases().await {
+        let e = env(db).await;
+        let buyer = kefu_store::ImAccount {
+            user_id: "buyer_1".into(),
+            nick: String::new(),
+            face_url: String::new(),
+            kind: 0,
+            created_at: e.clock.now(),
+            kicked_at: None,
+        };
+        e.store
+            .import_im_account(e.app.tenant_id, &buyer)
+            .await
+            .unwrap();
+        let first = e
+            .rest_send("@customer_service_account", "buyer_1", "m1", 1)
+            .await;
+        assert!(first["MsgKey"].is_string());
+        let (mut c, ok) = e.login("buyer_1").await;
+        let chat = ok["chats"][0].clone();
+        assert_eq!(
+            (chat["peer"].as_str(), chat["last_seq"].as_i64()),
+            (Some("@customer_service_account"), Some(1)),
+            "{}",
+            e.name
+        );
+        e.rest_send("@customer_service_account", "buyer_1", "m2", 2)
+            .await;
+        assert_eq!(c.next().await["seq"], 2);
+        drop(c);
+
+        // Three messages while offline.
+        for (i, t) in ["m3", "m4", "m5"].iter().enumerate() {
+            e.rest_send("@customer_service_account", "buyer_1", t, 10 + i as u32)
+                .await;
+        }
+        let (mut c, ok) = e.login("buyer_1").await;
+        assert_eq!(
+            ok["chats"][0]["last_seq"], 5,
+            "the login says there is more"
+        );
+        c.send(json!({ "type": "sync", "chat_id": chat["chat_id"], "after_seq": 2 }))
+            .await;
+        let got: Vec<i64> = [c.next().await, c.next().await, c.next().await]
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, [3, 4, 5], "{}", e.name);
+        e.rest_send("@customer_service_account", "buyer_1", "m6", 20)
+            .await;
+        assert_eq!(c.next().await["seq"], 6, "then live, with nothing repeated");
+        c.quiet().await;
+
+        // Another account cannot read this chat.
+        let (mut stranger, _) = e.login("buyer_2").await;
+        stranger
+            .send(json!({ "type": "sync", "chat_id": chat["chat_id"], "after_seq": 0 }))
+            .await;
+        assert_eq!(stranger.next().await["code"], 90048);
+    }
+}
+
+#[tokio::test]
+async fn a_recall_reaches_both_parties() {
+    let e = env(TestDb::sqlite()).await;
+    let (mut buyer, _) = e.login("buyer_1").await;
+    let sent = e
+        .rest_send("@customer_service_account", "buyer_1", "发错了", 3)
+        .await;
+    assert_eq!(buyer.next().await["seq"], 1);
+    let url = format!(
+        "http://{}/v4/openim/admin_msgwithdraw?sdkappid={}&identifier=administrator&usersig={}",
+        e.base,
+        e.app.sdk_app_id,
+        e.sig("administrator")
+    );
+    let body = json!({ "From_Account": "@customer_service_account", "To_Account": "buyer_1", "MsgKey": sent["MsgKey"] });
+    reqwest::Client::new()
+        .post(url)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let recalled = buyer.next().await;
+    assert_eq!(
+        (recalled["type"].as_str(), recalled["seq"].as_i64()),
+        (Some("recalled"), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn a_kick_closes_the_socket_and_only_a_new_usersig_gets_back_in() {
+    for db in databases().await {
+        let e = env(db).await;
+        let (mut c, _) = e.login("buyer_1").await;
+        let old_sig = e.sig("buyer_1");
+        e.clock.advance(1_000);
+        let url = format!(
+            "http://{}/v4/im_open_login_svc/kick?sdkappid={}&identifier=administrator&usersig={}",
+            e.base,
+            e.app.sdk_app_id,
+            e.sig("administrator")
+        );
+        reqwest::Client::new()
+            .post(url)
+            .body(r#"{"UserID":"buyer_1"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(c.closed().await, (4001, "kicked".to_string()), "{}", e.name);
+
+        let mut again = e.raw().await;
+        again.send(json!({ "type": "auth", "sdkappid": e.app.sdk_app_id, "identifier": "buyer_1", "usersig": old_sig })).await;
+        assert_eq!(again.next().await["code"], 70001);
+        assert_eq!(again.closed().await.0, 4004);
+        e.clock.advance(1_000);
+        e.login("buyer_1").await;
+    }
+}
+
+#[tokio::test]
+async fn a_console_socket_closes_when_its_login_is_kicked() {
+    let e = env(TestDb::sqlite()).await;
+    let boss = e
+        .store
+        .find_login(Some(e.app.tenant_id), "boss")
+        .await
+        .unwrap()
+        .unwrap();
+    let (token, hash) = kefu_auth::token::issue();
+    let new = NewSession {
+        tenant_id: Some(e.app.tenant_id),
+        account_id: boss.id,
+        token_hash: hash,
+        ip: "127.0.0.1".into(),
+        user_agent: "t".into(),
+        now: e.clock.now(),
+    };
+    let session = e.store.open_session(new, e.clock.now()).await.unwrap();
+    let mut console = e.raw().await;
+    console
+        .send(json!({ "type": "auth", "token": token }))
+        .await;
+    assert_eq!(
+        console.next().await["identifier"],
+        format!("account:{}", boss.id)
+    );
+    console
+        .send(json!({ "type": "send", "id": "x", "to": "buyer_1", "body": text_body("hi") }))
+        .await;
+    assert_eq!(
+        console.next().await["code"],
+        60010,
+        "console sockets receive only"
+    );
+
+    // What `Logins::kick` does: revoke in the store, announce on the bus.
+    e.store
+        .revoke_session(session.id, "kicked", e.clock.now())
+        .await
+        .unwrap();
+    let event = kefu_domain::event::Event::SessionRevoked {
+        tenant_id: Some(e.app.tenant_id),
+        account_id: boss.id,
+        session_id: session.id,
+        reason: "kicked".into(),
+    };
+    e.bus
+        .publish(kefu_domain::event::topic::SESSIONS, &event)
+        .await
+        .unwrap();
+    assert_eq!(console.closed().await, (4001, "kicked".to_string()));
+}
+
+#[tokio::test]
+async fn bad_logins_and_bad_frames_get_clear_errors() {
+    let e = env(TestDb::sqlite()).await;
+    let mut c = e.raw().await;
+    c.send(json!({ "type": "ping" })).await;
+    assert_eq!(c.next().await["code"], 70402, "auth comes first");
+    assert_eq!(c.closed().await.0, 4004);
+
+    let mut c = e.raw().await;
+    let other_key = kefu_usersig::generate(
+        e.app.sdk_app_id as u64,
+        &"x".repeat(64),
+        "buyer_1",
+        86400,
+        e.clock.now() / 1000,
+    );
+    c.send(json!({ "type": "auth", "sdkappid": e.app.sdk_app_id, "identifier": "buyer_1", "usersig": other_key })).await;
+    assert_eq!(c.next().await["code"], 70009);
+    assert_eq!(c.closed().await.0, 4004);
+
+    let (mut c, _) = e.login("buyer_1").await;
+    c.send(json!({ "type": "send", "id": "a", "to": "@customer_service_account", "body": [{ "MsgType": "TIMTextElem", "MsgContent": {} }] })).await;
+    let err = c.next().await;
+    assert_eq!(
+        (err["code"].as_i64(), err["id"].as_str()),
+        (Some(90010), Some("a"))
+    );
+    c.send(json!({ "type": "send", "id": "b", "to": "nobody", "body": text_body("hi") }))
+        .await;
+    assert_eq!(c.next().await["code"], 90012);
+    c.send(json!({ "type": "shout" })).await;
+    assert_eq!(c.next().await["code"], 90001);
+    assert!(
+        e.store
+            .get_im_account(e.app.tenant_id, "buyer_1")
+            .await
+            .unwrap()
+            .is_some(),
+        "imported at first login"
+    );
+}
