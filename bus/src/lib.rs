@@ -43,6 +43,11 @@ pub trait Bus: Send + Sync {
         window: i64,
         keep_secs: u64,
     ) -> Result<i64, BusError>;
+    /// Marks `member` (one connection) present under `key` (one identity) until `until_ms`.
+    async fn presence_touch(&self, key: &str, member: &str, until_ms: i64) -> Result<(), BusError>;
+    async fn presence_remove(&self, key: &str, member: &str) -> Result<(), BusError>;
+    /// How many members of `key` are present at `now_ms`, across every node.
+    async fn presence_count(&self, key: &str, now_ms: i64) -> Result<i64, BusError>;
     /// Checks that the bus can carry events, for readiness probes.
     async fn ping(&self) -> Result<(), BusError>;
     fn name(&self) -> &'static str;

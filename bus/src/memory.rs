@@ -17,6 +17,8 @@ pub struct InProcessBus {
     topics: Mutex<HashMap<String, broadcast::Sender<Event>>>,
     /// Window counters: key → (window, count). Only the current window is kept per key.
     counters: Mutex<HashMap<String, (i64, i64)>>,
+    /// Presence: key → member → present until (ms).
+    presence: Mutex<HashMap<String, HashMap<String, i64>>>,
 }
 
 impl InProcessBus {
@@ -71,6 +73,34 @@ impl Bus for InProcessBus {
         }
         entry.1 += 1;
         Ok(entry.1)
+    }
+
+    async fn presence_touch(&self, key: &str, member: &str, until_ms: i64) -> Result<(), BusError> {
+        let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        p.entry(key.to_string())
+            .or_default()
+            .insert(member.to_string(), until_ms);
+        Ok(())
+    }
+
+    async fn presence_remove(&self, key: &str, member: &str) -> Result<(), BusError> {
+        let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(members) = p.get_mut(key) {
+            members.remove(member);
+            if members.is_empty() {
+                p.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn presence_count(&self, key: &str, now_ms: i64) -> Result<i64, BusError> {
+        let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(members) = p.get_mut(key) else {
+            return Ok(0);
+        };
+        members.retain(|_, until| *until > now_ms);
+        Ok(members.len() as i64)
     }
 
     async fn ping(&self) -> Result<(), BusError> {

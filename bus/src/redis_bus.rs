@@ -88,6 +88,63 @@ impl Bus for RedisBus {
         Ok(count)
     }
 
+    async fn presence_touch(&self, key: &str, member: &str, until_ms: i64) -> Result<(), BusError> {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let key = format!("kefu:presence:{key}");
+        // Member expiry is by score, in the application's clock. The key itself gets a plain
+        // TTL on Redis's clock, refreshed by every touch, so abandoned keys clean themselves up.
+        let _: () = redis::pipe()
+            .atomic()
+            .zadd(&key, member, until_ms)
+            .ignore()
+            .expire(&key, 3600)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| BusError::Redis(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn presence_remove(&self, key: &str, member: &str) -> Result<(), BusError> {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let _: i64 = redis::cmd("ZREM")
+            .arg(format!("kefu:presence:{key}"))
+            .arg(member)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| BusError::Redis(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn presence_count(&self, key: &str, now_ms: i64) -> Result<i64, BusError> {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let key = format!("kefu:presence:{key}");
+        let (_, count): (i64, i64) = redis::pipe()
+            .atomic()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(now_ms)
+            .cmd("ZCARD")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| BusError::Redis(e.to_string()))?;
+        Ok(count)
+    }
+
     async fn ping(&self) -> Result<(), BusError> {
         let mut conn = self
             .pool

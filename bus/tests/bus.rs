@@ -166,3 +166,41 @@ async fn redis_counts_in_windows_shared_by_every_node() {
     assert_eq!(a.count_in_window(&key, 7, 5).await.unwrap(), 1);
     assert_eq!(b.count_in_window(&key, 7, 5).await.unwrap(), 2);
 }
+
+async fn presence_counts_live_members_only(bus: &dyn Bus) {
+    let key = topic("presence");
+    assert_eq!(bus.presence_count(&key, 1_000).await.unwrap(), 0);
+    bus.presence_touch(&key, "node-a:1", 90_000).await.unwrap();
+    bus.presence_touch(&key, "node-b:7", 50_000).await.unwrap();
+    assert_eq!(
+        bus.presence_count(&key, 1_000).await.unwrap(),
+        2,
+        "{}",
+        bus.name()
+    );
+    assert_eq!(
+        bus.presence_count(&key, 60_000).await.unwrap(),
+        1,
+        "{}: a lapsed member is gone",
+        bus.name()
+    );
+    bus.presence_touch(&key, "node-a:1", 200_000).await.unwrap();
+    assert_eq!(
+        bus.presence_count(&key, 100_000).await.unwrap(),
+        1,
+        "touch extends"
+    );
+    bus.presence_remove(&key, "node-a:1").await.unwrap();
+    assert_eq!(bus.presence_count(&key, 100_000).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_in_process_bus_tracks_presence() {
+    presence_counts_live_members_only(&InProcessBus::new()).await;
+}
+
+#[tokio::test]
+async fn redis_tracks_presence_for_every_node() {
+    let Some(url) = redis_url() else { return };
+    presence_counts_live_members_only(&RedisBus::connect(&url).await.unwrap()).await;
+}

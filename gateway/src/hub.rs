@@ -84,10 +84,31 @@ struct Conn {
 
 type Key = (TenantId, String);
 
-#[derive(Default)]
 pub struct Hub {
     conns: Mutex<HashMap<Key, Vec<Conn>>>,
     next: AtomicU64,
+    /// Names this node's connections in the shared presence set.
+    node: String,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            conns: Mutex::default(),
+            next: AtomicU64::new(0),
+            node: format!("{:08x}", rand::random::<u32>()),
+        }
+    }
+}
+
+/// A connection counts as present this long after its last sign of life; sockets refresh it
+/// every `PRESENCE_REFRESH`, so a crashed node's connections lapse on their own.
+pub const PRESENCE_TTL_MS: i64 = 90_000;
+pub const PRESENCE_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The presence key of an identity.
+pub fn presence_key(tenant: TenantId, identity: &str) -> String {
+    format!("im:{tenant}:{identity}")
 }
 
 /// Keeps a connection registered; dropping it deregisters.
@@ -95,6 +116,13 @@ pub struct Registration {
     hub: Arc<Hub>,
     key: Key,
     id: u64,
+}
+
+impl Registration {
+    /// This connection's name in the shared presence set.
+    pub fn member(&self) -> String {
+        format!("{}:{}", self.hub.node, self.id)
+    }
 }
 
 impl Drop for Registration {

@@ -14,6 +14,8 @@ pub const COMMANDS: &[&str] = &[
     "importmsg",
     "admin_getroammsg",
     "admin_msgwithdraw",
+    "querystate",
+    "query_online_status",
 ];
 
 /// Duplicates (same sender, MsgSeq, MsgRandom and content) within this window are dropped.
@@ -31,6 +33,8 @@ pub async fn dispatch(command: &str, call: Call<'_>) -> Result<Value, ImError> {
         "importmsg" => import(call).await,
         "admin_getroammsg" => roam(call).await,
         "admin_msgwithdraw" => withdraw(call).await,
+        "querystate" => query_state(call, false).await,
+        "query_online_status" => query_state(call, true).await,
         other => Err(ImError::unknown_command("openim", other)),
     }
 }
@@ -406,4 +410,62 @@ async fn withdraw(call: Call<'_>) -> Result<Value, ImError> {
             Ok(json!({}))
         }
     }
+}
+
+/// Online state from the sockets of every node: `Online` while the account has a live socket,
+/// `Offline` otherwise (Kefu has no offline push, so never `PushOnline`).
+async fn query_state(call: Call<'_>, new_api: bool) -> Result<Value, ImError> {
+    let list = call
+        .body
+        .get("To_Account")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ImError::bad_json())?;
+    if list.is_empty() {
+        return Err(ImError::new(
+            90001,
+            "To_Account must name at least one UserID",
+        ));
+    }
+    if list.len() > MAX_BATCH {
+        return Err(ImError::invalid(format!(
+            "at most {MAX_BATCH} accounts per query"
+        )));
+    }
+    let detail = new_api && call.body.get("IsNeedDetail").and_then(Value::as_i64) == Some(1);
+    let now = call.state.clock.now();
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for item in list {
+        let Some(user) = account(Some(item)) else {
+            errors.push(json!({ "To_Account": item, "ErrorCode": 70402 }));
+            continue;
+        };
+        if !exists(&call, user).await? {
+            errors.push(json!({ "To_Account": user, "ErrorCode": 70107 }));
+            continue;
+        }
+        let key = crate::hub::presence_key(call.app.tenant_id, user);
+        let sockets = call
+            .state
+            .bus
+            .presence_count(&key, now)
+            .await
+            .map_err(ImError::internal)?;
+        let state = if sockets > 0 { "Online" } else { "Offline" };
+        // Some clients read `Status` instead of `State`; both are sent.
+        let mut entry = json!({ "To_Account": user, "State": state, "Status": state });
+        if detail && sockets > 0 {
+            entry["Detail"] = Value::Array(
+                (0..sockets)
+                    .map(|_| json!({ "Platform": "Web", "Status": "Online" }))
+                    .collect(),
+            );
+        }
+        results.push(entry);
+    }
+    let mut out = json!({ "QueryResult": results });
+    if !errors.is_empty() {
+        out["ErrorList"] = Value::Array(errors);
+    }
+    Ok(out)
 }

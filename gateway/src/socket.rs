@@ -170,8 +170,12 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
         Ok(p) => p,
         Err(e) => return fail_and_close(&mut sink, &e, close::AUTH_FAILED).await,
     };
-    let (_registration, mut hints, killer) =
+    let (registration, mut hints, killer) =
         state.hub.register(peer.tenant, &peer.identity, peer.login);
+    let presence = crate::hub::presence_key(peer.tenant, &peer.identity);
+    let member = registration.member();
+    touch(&state, &presence, &member).await;
+    let mut refresh = tokio::time::interval(crate::hub::PRESENCE_REFRESH);
 
     // Every chat the client may know starts at its current end: what comes next is live.
     let mut cursors: HashMap<i64, i64> = HashMap::new();
@@ -252,7 +256,19 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
                 let _ = sink.send(Message::close_with(CloseCode::from(close::EXPIRED), "expired: log in with a new UserSig")).await;
                 break;
             }
+            _ = refresh.tick() => touch(&state, &presence, &member).await,
         }
+    }
+    if let Err(e) = state.bus.presence_remove(&presence, &member).await {
+        tracing::warn!(error = %e, "could not clear presence; it lapses on its own");
+    }
+}
+
+/// Marks this connection present for the next `PRESENCE_TTL_MS`.
+async fn touch(state: &GatewayState, key: &str, member: &str) {
+    let until = state.clock.now() + crate::hub::PRESENCE_TTL_MS;
+    if let Err(e) = state.bus.presence_touch(key, member, until).await {
+        tracing::warn!(error = %e, "could not record presence");
     }
 }
 

@@ -482,3 +482,106 @@ async fn bad_logins_and_bad_frames_get_clear_errors() {
         "imported at first login"
     );
 }
+
+impl Env {
+    async fn rest(&self, command: &str, body: Value) -> Value {
+        let url = format!(
+            "http://{}/v4/{command}?sdkappid={}&identifier=administrator&usersig={}",
+            self.base,
+            self.app.sdk_app_id,
+            self.sig("administrator")
+        );
+        reqwest::Client::new()
+            .post(url)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn state_of(&self, user: &str) -> Value {
+        let resp = self
+            .rest(
+                "openim/query_online_status",
+                json!({ "To_Account": [user], "IsNeedDetail": 1 }),
+            )
+            .await;
+        resp["QueryResult"][0].clone()
+    }
+}
+
+#[tokio::test]
+async fn online_state_follows_the_sockets() {
+    for db in databases().await {
+        let e = env(db).await;
+        let (first, _) = e.login("buyer_1").await;
+        let (second, _) = e.login("buyer_1").await;
+        let online = e.state_of("buyer_1").await;
+        assert_eq!(
+            (online["State"].as_str(), online["Status"].as_str()),
+            (Some("Online"), Some("Online")),
+            "{}",
+            e.name
+        );
+        assert_eq!(
+            online["Detail"].as_array().unwrap().len(),
+            2,
+            "one entry per socket"
+        );
+
+        let old = e
+            .rest(
+                "openim/querystate",
+                json!({ "To_Account": ["buyer_1", "@customer_service_account", "ghost"] }),
+            )
+            .await;
+        let states: Vec<&str> = old["QueryResult"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["State"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["Online", "Offline"]);
+        assert_eq!(
+            old["ErrorList"],
+            json!([{ "To_Account": "ghost", "ErrorCode": 70107 }])
+        );
+        assert!(
+            old["QueryResult"][0].get("Detail").is_none(),
+            "the old API has no detail"
+        );
+        assert_eq!(
+            e.rest("openim/querystate", json!({ "To_Account": [] }))
+                .await["ErrorCode"],
+            90001
+        );
+
+        drop(first);
+        drop(second);
+        // The server notices the closed sockets asynchronously; wait for it, bounded.
+        let mut state = String::new();
+        for _ in 0..100 {
+            state = e.state_of("buyer_1").await["State"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            if state == "Offline" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(state, "Offline", "{}", e.name);
+
+        // A node that dies leaves entries that lapse after the presence TTL.
+        e.login("buyer_2").await;
+        e.clock.advance(kefu_gateway::hub::PRESENCE_TTL_MS + 1);
+        assert_eq!(
+            e.state_of("buyer_2").await["State"],
+            "Offline",
+            "lapsed in the app clock"
+        );
+    }
+}
