@@ -419,7 +419,7 @@ async fn query_state(call: Call<'_>, new_api: bool) -> Result<Value, ImError> {
         .body
         .get("To_Account")
         .and_then(Value::as_array)
-        .ok_or_else(|| ImError::bad_json())?;
+        .ok_or_else(|| ImError::new(90001, "To_Account must be an array of UserIDs"))?;
     if list.is_empty() {
         return Err(ImError::new(
             90001,
