@@ -4,6 +4,7 @@
 //! every other crate can lean on it without pulling in a runtime.
 
 pub mod clock;
+pub mod cs;
 pub mod event;
 pub mod ids;
 pub mod password;

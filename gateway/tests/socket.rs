@@ -585,3 +585,62 @@ async fn online_state_follows_the_sockets() {
         );
     }
 }
+
+#[tokio::test]
+async fn customer_service_control_messages_are_stored_whatever_their_src() {
+    let e = env(TestDb::sqlite()).await;
+    let (mut c, _) = e.login("buyer_1").await;
+    let custom =
+        |data: &str| json!([{ "MsgType": "TIMCustomElem", "MsgContent": { "Data": data } }]);
+    let sends = [
+        (
+            "start",
+            custom(r#"{"src":7,"customerServicePlugin":0,"triggeredContent":{"language":"zh"}}"#),
+        ),
+        (
+            "rate",
+            custom(
+                r#"{"src":"10","customerServicePlugin":0,"menuSelected":{"id":"105","content":"非常满意","sessionId":"s"}}"#,
+            ),
+        ),
+        (
+            "future",
+            custom(r#"{"src":"99","customerServicePlugin":0,"whatever":true}"#),
+        ),
+    ];
+    for (id, body) in sends {
+        c.send(
+            json!({ "type": "send", "id": id, "to": "@customer_service_account", "body": body }),
+        )
+        .await;
+        let mut frames = [c.next().await, c.next().await];
+        frames.sort_by_key(|f| f["type"].as_str().unwrap().to_string());
+        assert_eq!(frames[0]["type"], "ack", "{id}: {:?}", frames);
+    }
+    let history = e
+        .store
+        .roam_messages(
+            e.app.tenant_id,
+            kefu_store::RoamQuery::all("buyer_1", "@customer_service_account", 10),
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<_> = history
+        .iter()
+        .map(|m| kefu_domain::cs::parse(&serde_json::from_str(&m.body).unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(kefu_domain::cs::CsMessage::Other { src: "99".into() }),
+            Some(kefu_domain::cs::CsMessage::RatingSubmission {
+                option_id: "105".into(),
+                content: "非常满意".into(),
+                session_id: "s".into()
+            }),
+            Some(kefu_domain::cs::CsMessage::SessionStart {
+                language: Some("zh".into())
+            }),
+        ]
+    );
+}
