@@ -12,6 +12,9 @@ pub mod topic {
     pub const SESSIONS: &str = "sessions";
     /// A message was stored or recalled; delivery and the conversation engine react.
     pub const MESSAGES: &str = "messages";
+    /// Online-only signals (typing, read receipts): delivered to live sockets, never stored
+    /// as messages.
+    pub const SIGNALS: &str = "signals";
 }
 
 /// What travels on the bus. Tagged so that new kinds can be added without breaking old nodes:
@@ -48,6 +51,12 @@ pub enum Event {
         tenant_id: TenantId,
         user_id: String,
         at: i64,
+    },
+    /// `from` is typing to `to`.
+    Typing {
+        tenant_id: TenantId,
+        from: String,
+        to: String,
     },
     /// Free-form payload, used by tests and diagnostics.
     Note {

@@ -38,6 +38,9 @@ pub enum Hint {
         chat_id: i64,
         seq: i64,
     },
+    Typing {
+        from: String,
+    },
 }
 
 /// Ends a connection with a reason; the first reason given wins.
@@ -278,6 +281,17 @@ impl Hub {
                     |l| matches!(l, Login::Console { session_id: s } if s == session_id),
                 );
             }
+            Event::Typing {
+                tenant_id,
+                from,
+                to,
+            } => {
+                // Dropped rather than queued when the socket is behind: typing is only a hint.
+                let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+                for conn in conns.get(&(*tenant_id, to.clone())).into_iter().flatten() {
+                    let _ = conn.tx.try_send(Hint::Typing { from: from.clone() });
+                }
+            }
             Event::PolicyChanged | Event::Note { .. } => {}
         }
     }
@@ -289,9 +303,10 @@ impl Hub {
     ) -> Result<tokio::task::JoinHandle<()>, kefu_bus::BusError> {
         let messages = bus.subscribe(topic::MESSAGES).await?;
         let sessions = bus.subscribe(topic::SESSIONS).await?;
+        let signals = bus.subscribe(topic::SIGNALS).await?;
         let hub = self.clone();
         Ok(tokio::spawn(async move {
-            let mut events = futures::stream::select(messages, sessions);
+            let mut events = futures::stream::select_all([messages, sessions, signals]);
             while let Some(event) = events.next().await {
                 hub.on_event(&event);
             }

@@ -50,6 +50,9 @@ enum ClientFrame {
         chat_id: i64,
         after_seq: i64,
     },
+    Typing {
+        to: String,
+    },
     Ping,
 }
 
@@ -90,6 +93,9 @@ enum ServerFrame<'a> {
         chat_id: i64,
         seq: i64,
     },
+    Typing {
+        from: &'a str,
+    },
     Error {
         code: i64,
         message: &'a str,
@@ -108,7 +114,12 @@ struct Peer {
     expires_at: Option<i64>,
     /// Console logins receive but do not send (agents send through routing).
     can_send: bool,
+    /// When this socket last sent a typing signal (ms), to pass on at most one a second.
+    last_typing: std::sync::atomic::AtomicI64,
 }
+
+/// Typing signals from one socket are passed on at most this often.
+const TYPING_EVERY_MS: i64 = 1_000;
 
 #[handler]
 pub async fn upgrade(ws: WebSocket, state: Data<&GatewayState>) -> impl IntoResponse {
@@ -243,6 +254,7 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
                         catch_up(&state, peer.tenant, &mut sink, &mut cursors, chat_id, from).await
                     }
                     Hint::Recalled { chat_id, seq } => send(&mut sink, &ServerFrame::Recalled { chat_id, seq }).await,
+                    Hint::Typing { from } => send(&mut sink, &ServerFrame::Typing { from: &from }).await,
                 };
                 if !ok {
                     break;
@@ -305,6 +317,7 @@ async fn authenticate(
             },
             expires_at: None,
             can_send: false,
+            last_typing: Default::default(),
         });
     }
     let sdk_app_id = sdkappid.ok_or_else(|| {
@@ -375,6 +388,7 @@ async fn authenticate(
         login: Login::Sig { signed_at },
         expires_at: Some(claims.expires_at()),
         can_send: true,
+        last_typing: Default::default(),
     })
 }
 
@@ -403,6 +417,38 @@ async fn on_frame(
     };
     match frame {
         ClientFrame::Ping => send(sink, &ServerFrame::Pong).await,
+        ClientFrame::Typing { to } => {
+            if !peer.can_send || to.is_empty() || to.len() > 32 {
+                return send(
+                    sink,
+                    &ServerFrame::Error {
+                        code: 90003,
+                        message: "typing needs a `to` account this socket may write to",
+                        id: None,
+                    },
+                )
+                .await;
+            }
+            let now = state.clock.now();
+            let last = peer.last_typing.load(std::sync::atomic::Ordering::Relaxed);
+            if now - last >= TYPING_EVERY_MS {
+                peer.last_typing
+                    .store(now, std::sync::atomic::Ordering::Relaxed);
+                let event = kefu_domain::event::Event::Typing {
+                    tenant_id: peer.tenant,
+                    from: peer.identity.clone(),
+                    to,
+                };
+                if let Err(e) = state
+                    .bus
+                    .publish(kefu_domain::event::topic::SIGNALS, &event)
+                    .await
+                {
+                    tracing::debug!(error = %e, "typing signal lost");
+                }
+            }
+            true
+        }
         ClientFrame::Auth { .. } => {
             send(
                 sink,

@@ -644,3 +644,37 @@ async fn customer_service_control_messages_are_stored_whatever_their_src() {
         ]
     );
 }
+
+#[tokio::test]
+async fn typing_reaches_the_peer_at_most_once_a_second_and_is_not_stored() {
+    for db in databases().await {
+        let e = env(db).await;
+        let (mut buyer, _) = e.login("buyer_1").await;
+        let (mut cs, _) = e.login("@customer_service_account").await;
+        buyer
+            .send(json!({ "type": "typing", "to": "@customer_service_account" }))
+            .await;
+        assert_eq!(
+            cs.next().await,
+            json!({ "type": "typing", "from": "buyer_1" }),
+            "{}",
+            e.name
+        );
+        buyer
+            .send(json!({ "type": "typing", "to": "@customer_service_account" }))
+            .await;
+        cs.quiet().await;
+        e.clock.advance(1_000);
+        buyer
+            .send(json!({ "type": "typing", "to": "@customer_service_account" }))
+            .await;
+        assert_eq!(cs.next().await["type"], "typing");
+        buyer.quiet().await;
+        let chats = e
+            .store
+            .chats_of(e.app.tenant_id, "buyer_1", 10)
+            .await
+            .unwrap();
+        assert!(chats.is_empty(), "typing is not a message");
+    }
+}

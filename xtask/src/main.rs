@@ -182,10 +182,7 @@ const FENCES: &[(&str, &[&str])] = &[
         "kefu-usersig",
         &["sqlx", "poem", "redis", "tokio", "kefu-store"],
     ),
-    (
-        "kefu-gateway",
-        &["poem-openapi", "kefu-tenant-api", "kefu-auth"],
-    ),
+    ("kefu-gateway", &["poem-openapi", "kefu-tenant-api"]),
 ];
 
 fn fences() -> Result<()> {
