@@ -93,7 +93,14 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         bus: bus.clone(),
         rate_limit: config.im_rate_limit,
         hub,
+        http: kefu_gateway::callbacks::http_client(),
     };
+    let _callbacks = kefu_gateway::callbacks::Worker {
+        store: store.clone(),
+        clock: clock.clone(),
+        http: gateway_state.http.clone(),
+    }
+    .spawn();
     let gateway = kefu_gateway::routes(gateway_state.clone());
     let socket = kefu_gateway::socket_routes(gateway_state);
     let state = State {

@@ -6,6 +6,7 @@
 //! clients treat any other status as a transport failure. The realtime socket (`/im/ws`)
 //! carries the same message elements as JSON frames.
 
+pub mod callbacks;
 mod elements;
 mod envelope;
 pub mod hub;
@@ -31,6 +32,8 @@ pub struct GatewayState {
     pub rate_limit: i64,
     /// This node's socket connections.
     pub hub: Arc<hub::Hub>,
+    /// The client for callbacks to tenants' servers.
+    pub http: reqwest::Client,
 }
 
 /// The realtime socket, to be nested at `/im`: `GET /im/ws`.

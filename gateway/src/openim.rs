@@ -76,6 +76,16 @@ struct Draft {
     cloud: String,
 }
 
+impl Draft {
+    /// Replaces the body with one the before-send callback returned.
+    fn rewrite(&mut self, body: &Value) -> Result<(), ImError> {
+        self.text = elements::check(Some(body))?;
+        self.body = serde_json::to_string(body).map_err(ImError::internal)?;
+        self.crc = crc32fast::hash(self.body.as_bytes()) as i64;
+        Ok(())
+    }
+}
+
 async fn draft(call: &Call<'_>, from_required: bool) -> Result<Draft, ImError> {
     let b = &call.body;
     let from = match b.get("From_Account") {
@@ -162,8 +172,21 @@ async fn store(
     d: &Draft,
     to: &str,
     announce: bool,
+    after_callback: bool,
 ) -> Result<StoredMessage, ImError> {
     let now = call.state.clock.now();
+    let callback = after_callback.then(|| {
+        crate::callbacks::after_send(
+            call.app,
+            &d.from,
+            to,
+            d.msg_seq,
+            d.msg_random,
+            d.msg_time,
+            &d.body,
+            &d.cloud,
+        )
+    });
     let message = NewMessage {
         from_account: d.from.clone(),
         to_account: to.to_string(),
@@ -175,6 +198,7 @@ async fn store(
         cloud_custom_data: d.cloud.clone(),
         text: d.text.clone(),
         created_at: now,
+        callback: callback.flatten(),
     };
     let appended = append(call.state, call.app.tenant_id, message, announce).await?;
     Ok(appended.message)
@@ -194,8 +218,34 @@ async fn recipient(call: &Call<'_>, v: Option<&Value>) -> Result<String, ImError
 
 async fn send(call: Call<'_>) -> Result<Value, ImError> {
     let to = recipient(&call, call.body.get("To_Account")).await?;
-    let d = draft(&call, false).await?;
-    let m = store(&call, &d, &to, true).await?;
+    let mut d = draft(&call, false).await?;
+    let forbid = |what: &str| {
+        call.body
+            .get("ForbidCallbackControl")
+            .and_then(Value::as_array)
+            .is_some_and(|l| l.iter().any(|v| v.as_str() == Some(what)))
+    };
+    if !forbid("ForbidBeforeSendMsgCallback") {
+        let key = format!("{}_{}_{}", d.msg_seq, d.msg_random, d.msg_time);
+        let body = crate::callbacks::before_send_body(
+            &d.from,
+            &to,
+            d.msg_seq,
+            d.msg_random,
+            d.msg_time,
+            &key,
+            &d.body,
+            &d.cloud,
+        );
+        let now = call.state.clock.now() / 1000;
+        match crate::callbacks::before_send(&call.state.http, call.app, &body, "RESTAPI", now).await
+        {
+            crate::callbacks::Verdict::Allow => {}
+            crate::callbacks::Verdict::Reject(e) => return Err(e),
+            crate::callbacks::Verdict::Rewrite(new_body) => d.rewrite(&new_body)?,
+        }
+    }
+    let m = store(&call, &d, &to, true, !forbid("ForbidAfterSendMsgCallback")).await?;
     Ok(json!({ "MsgTime": m.msg_time, "MsgKey": m.msg_key }))
 }
 
@@ -222,7 +272,7 @@ async fn batch_send(call: Call<'_>) -> Result<Value, ImError> {
     let mut key = String::new();
     for item in list {
         match recipient(&call, Some(item)).await {
-            Ok(to) => key = store(&call, &d, &to, true).await?.msg_key,
+            Ok(to) => key = store(&call, &d, &to, true, false).await?.msg_key,
             Err(e) => errors.push(json!({ "To_Account": item, "ErrorCode": e.code })),
         }
     }
@@ -258,7 +308,7 @@ async fn import(call: Call<'_>) -> Result<Value, ImError> {
     let to = recipient(&call, call.body.get("To_Account")).await?;
     let d = draft(&call, true).await?;
     // History imports are stored quietly; realtime imports are delivered like a send.
-    store(&call, &d, &to, sync == 5).await?;
+    store(&call, &d, &to, sync == 5, false).await?;
     Ok(json!({}))
 }
 
@@ -397,6 +447,15 @@ async fn withdraw(call: Call<'_>) -> Result<Value, ImError> {
         Recall::NotFound => Err(ImError::new(20022, "the message to recall does not exist")),
         Recall::AlreadyRecalled => Err(ImError::new(20023, "the message was already recalled")),
         Recall::Recalled => {
+            let body = json!({
+                "CallbackCommand": crate::callbacks::AFTER_WITHDRAW,
+                "From_Account": found.from_account,
+                "To_Account": found.to_account,
+                "MsgKey": found.msg_key,
+                "UnreadMsgNum": 0,
+            });
+            crate::callbacks::queue(call.state, call.app, crate::callbacks::AFTER_WITHDRAW, body)
+                .await;
             let event = Event::MessageRecalled {
                 tenant_id: tenant,
                 chat_id: found.chat_id,

@@ -6,10 +6,10 @@
 //! that sequence and send them in order. So a message is never sent twice on one connection,
 //! and a client that reconnects and syncs from its last sequence misses nothing.
 
-use crate::elements;
 use crate::envelope::ImError;
 use crate::hub::{Hint, Login, close};
 use crate::{GatewayState, openim};
+use crate::{callbacks, elements};
 use futures::{SinkExt, StreamExt};
 use kefu_domain::TenantId;
 use kefu_store::{NewMessage, StoredMessage};
@@ -187,6 +187,9 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
     let member = registration.member();
     touch(&state, &presence, &member).await;
     let mut refresh = tokio::time::interval(crate::hub::PRESENCE_REFRESH);
+    state_change(&state, &peer, "Login", "Register").await;
+    // How the socket ended, for the State.StateChange callback.
+    let mut ended = ("Disconnect", "LinkClose".to_string());
 
     // Every chat the client may know starts at its current end: what comes next is live.
     let mut cursors: HashMap<i64, i64> = HashMap::new();
@@ -261,10 +264,12 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
                 }
             }
             (code, reason) = killer.killed() => {
+                ended = ("Logout", reason.clone());
                 let _ = sink.send(Message::close_with(CloseCode::from(code), reason)).await;
                 break;
             }
             () = &mut expired => {
+                ended = ("Logout", "expired".to_string());
                 let _ = sink.send(Message::close_with(CloseCode::from(close::EXPIRED), "expired: log in with a new UserSig")).await;
                 break;
             }
@@ -274,6 +279,24 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
     if let Err(e) = state.bus.presence_remove(&presence, &member).await {
         tracing::warn!(error = %e, "could not clear presence; it lapses on its own");
     }
+    state_change(&state, &peer, ended.0, &ended.1).await;
+}
+
+/// Queues `State.StateChange` for an IM account's socket coming or going.
+async fn state_change(state: &GatewayState, peer: &Peer, action: &str, reason: &str) {
+    if !matches!(peer.login, Login::Sig { .. }) {
+        return;
+    }
+    let Ok(Some(app)) = state.store.get_im_app(peer.tenant).await else {
+        return;
+    };
+    let body = serde_json::json!({
+        "CallbackCommand": callbacks::STATE_CHANGE,
+        "EventTime": state.clock.now(),
+        "Info": { "Action": action, "To_Account": peer.identity, "Reason": reason },
+        "KickedDevice": [],
+    });
+    callbacks::queue(state, &app, callbacks::STATE_CHANGE, body).await;
 }
 
 /// Marks this connection present for the next `PRESENCE_TTL_MS`.
@@ -557,19 +580,52 @@ async fn send_message(
             format!("`{to}` is not an account of this app"),
         ));
     }
-    let text = elements::check(Some(body))?;
-    let body = serde_json::to_string(body).map_err(ImError::internal)?;
+    let mut text = elements::check(Some(body))?;
+    let mut body_json = body.clone();
     // The client's id stands in for MsgSeq/MsgRandom, so a resend after a reconnect is
     // recognised as the same message.
-    let digest = crc32fast::hash(id.as_bytes()) as i64;
+    let msg_random = crc32fast::hash(id.as_bytes()) as i64;
+    let msg_seq = crc32fast::hash(format!("seq:{id}").as_bytes()) as i64;
     let now = state.clock.now();
+    let msg_time = now / 1000;
+    let key = format!("{msg_seq}_{msg_random}_{msg_time}");
+    let original = serde_json::to_string(body).map_err(ImError::internal)?;
+    let before = callbacks::before_send_body(
+        &peer.identity,
+        to,
+        msg_seq,
+        msg_random,
+        msg_time,
+        &key,
+        &original,
+        &cloud,
+    );
+    match callbacks::before_send(&state.http, &app, &before, "Web", msg_time).await {
+        callbacks::Verdict::Allow => {}
+        callbacks::Verdict::Reject(e) => return Err(e),
+        callbacks::Verdict::Rewrite(new_body) => {
+            text = elements::check(Some(&new_body))?;
+            body_json = new_body;
+        }
+    }
+    let body = serde_json::to_string(&body_json).map_err(ImError::internal)?;
     let message = NewMessage {
         from_account: peer.identity.clone(),
         to_account: to.to_string(),
-        msg_seq: crc32fast::hash(format!("seq:{id}").as_bytes()) as i64,
-        msg_random: digest,
-        msg_time: now / 1000,
+        msg_seq,
+        msg_random,
+        msg_time,
         content_crc: crc32fast::hash(body.as_bytes()) as i64,
+        callback: callbacks::after_send(
+            &app,
+            &peer.identity,
+            to,
+            msg_seq,
+            msg_random,
+            msg_time,
+            &body,
+            &cloud,
+        ),
         text,
         body,
         cloud_custom_data: cloud,

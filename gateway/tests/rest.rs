@@ -59,6 +59,7 @@ async fn gateway(db: TestDb) -> Gw {
                 bus: bus.clone(),
                 rate_limit: 1000,
                 hub: kefu_gateway::hub::Hub::new(),
+                http: kefu_gateway::callbacks::http_client(),
             }),
         )
         .map_to_response()
@@ -875,6 +876,7 @@ async fn past_the_per_second_limit_calls_get_60007_until_the_next_second() {
                 bus: gw.bus.clone(),
                 rate_limit: 3,
                 hub: kefu_gateway::hub::Hub::new(),
+                http: kefu_gateway::callbacks::http_client(),
             }),
         )
         .map_to_response()

@@ -60,6 +60,7 @@ async fn env(db: TestDb) -> Env {
         bus: bus.clone(),
         rate_limit: 0,
         hub,
+        http: kefu_gateway::callbacks::http_client(),
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

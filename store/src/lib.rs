@@ -176,6 +176,14 @@ pub trait ImStore: Send + Sync {
     /// Imports an account, or updates its nick, face and kind if it exists.
     async fn import_im_account(&self, tenant: TenantId, account: &ImAccount) -> Result<()>;
     async fn get_im_account(&self, tenant: TenantId, user_id: &str) -> Result<Option<ImAccount>>;
+    /// Sets where callbacks go (empty: nowhere) and the token that signs them (empty: none).
+    async fn set_im_callback(
+        &self,
+        tenant: TenantId,
+        url: &str,
+        token: &str,
+        now: Millis,
+    ) -> Result<()>;
     /// Returns whether the account existed.
     async fn delete_im_account(&self, tenant: TenantId, user_id: &str) -> Result<bool>;
     /// Invalidates logins signed before `now`; returns whether the account exists.
@@ -235,6 +243,32 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Vec<StoredMessage>>;
 }
 
+/// After-event callbacks waiting for delivery. The worker serves every tenant, so these calls
+/// take none; each entry names its tenant.
+#[async_trait]
+pub trait CallbackStore: Send + Sync {
+    async fn queue_callback(
+        &self,
+        tenant: TenantId,
+        callback: NewCallback,
+        now: Millis,
+    ) -> Result<()>;
+    /// Pending entries due at `now`, oldest first.
+    async fn due_callbacks(&self, now: Millis, limit: i64) -> Result<Vec<OutboxEntry>>;
+    /// Takes an entry for delivery until `lease_until`, if no other worker took it since it
+    /// was read (its `next_attempt_at` is still `seen`).
+    async fn claim_callback(&self, id: i64, seen: Millis, lease_until: Millis) -> Result<bool>;
+    /// Records a delivery attempt: done, retried at `retry_at`, or failed for good.
+    async fn finish_callback(&self, id: i64, outcome: CallbackOutcome, now: Millis) -> Result<()>;
+    /// A tenant's entries, newest first, optionally of one status.
+    async fn list_callbacks(
+        &self,
+        tenant: TenantId,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>>;
+}
+
 /// casbin's rules, kept in the database so that every node and both backends share them.
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
@@ -262,6 +296,7 @@ pub trait Store:
     + PolicyStore
     + ImStore
     + MessageStore
+    + CallbackStore
 {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for readiness checks.

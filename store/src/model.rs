@@ -191,7 +191,41 @@ pub struct ImApp {
     /// Identifiers that may call the REST API (default `administrator`).
     pub admin_identifiers: Vec<String>,
     pub service_accounts: Vec<ServiceAccount>,
+    /// Where callbacks go; empty means none.
+    pub callback_url: String,
+    /// When set, callbacks carry `Sign` and `RequestTime`.
+    pub callback_token: String,
     pub updated_at: Millis,
+}
+
+/// A callback to queue in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCallback {
+    pub command: String,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    Delivered,
+    Retry { at: Millis, error: String },
+    Failed { error: String },
+}
+
+/// A callback in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    pub command: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub last_error: String,
+    pub created_at: Millis,
 }
 
 /// A customer-service account (`@customer_service_account`), bound to a skill group.
@@ -229,6 +263,9 @@ pub struct NewMessage {
     /// Searchable text of the body.
     pub text: String,
     pub created_at: Millis,
+    /// An after-send callback to queue with the message, in the same transaction. Not
+    /// queued for a duplicate.
+    pub callback: Option<NewCallback>,
 }
 
 impl NewMessage {

@@ -918,6 +918,7 @@ fn msg(
         cloud_custom_data: String::new(),
         text: text.into(),
         created_at: at,
+        callback: None,
     }
 }
 
@@ -1301,5 +1302,132 @@ async fn a_party_lists_its_chats_and_reads_on_from_a_sequence() {
                 .unwrap()
                 .is_empty()
         );
+    }
+}
+
+#[tokio::test]
+async fn callbacks_wait_in_an_outbox_written_with_their_message() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let b = with_tenant(&store, "bolt", 5).await;
+        store
+            .set_im_callback(t, "https://erp.acme.cn/im", "tok", T0)
+            .await
+            .unwrap();
+        let app = store.get_im_app(t).await.unwrap().unwrap();
+        assert_eq!(
+            (app.callback_url.as_str(), app.callback_token.as_str()),
+            ("https://erp.acme.cn/im", "tok")
+        );
+
+        let callback = NewCallback {
+            command: "C2C.CallbackAfterSendMsg".into(),
+            body: "{}".into(),
+        };
+        let mut m = msg("buyer_1", "@cs", 1, 1, 100, "hi", T0);
+        m.callback = Some(callback.clone());
+        store
+            .append_message(t, m.clone(), T0 - 120_000)
+            .await
+            .unwrap();
+        let dup = store.append_message(t, m, T0 - 120_000).await.unwrap();
+        assert!(dup.duplicate);
+        store
+            .queue_callback(
+                b,
+                NewCallback {
+                    command: "State.StateChange".into(),
+                    body: "{}".into(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+
+        let due = store.due_callbacks(T0, 10).await.unwrap();
+        assert_eq!(
+            due.len(),
+            2,
+            "{}: one for the message, none for its duplicate, one for bolt",
+            db.name
+        );
+        let mine = due.iter().find(|e| e.tenant_id == t).unwrap().clone();
+        assert_eq!(
+            (mine.command.as_str(), mine.status.as_str(), mine.attempts),
+            ("C2C.CallbackAfterSendMsg", "pending", 0)
+        );
+
+        assert!(
+            store
+                .claim_callback(mine.id, mine.next_attempt_at, T0 + 30_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_callback(mine.id, mine.next_attempt_at, T0 + 30_000)
+                .await
+                .unwrap(),
+            "{}: claimed once",
+            db.name
+        );
+        assert!(
+            store
+                .due_callbacks(T0 + 1, 10)
+                .await
+                .unwrap()
+                .iter()
+                .all(|e| e.id != mine.id),
+            "leased"
+        );
+
+        let retry = CallbackOutcome::Retry {
+            at: T0 + 2_000,
+            error: "HTTP 502".into(),
+        };
+        store.finish_callback(mine.id, retry, T0).await.unwrap();
+        let again = store
+            .due_callbacks(T0 + 2_000, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.id == mine.id)
+            .unwrap();
+        assert_eq!((again.attempts, again.last_error.as_str()), (1, "HTTP 502"));
+        store
+            .finish_callback(
+                mine.id,
+                CallbackOutcome::Failed {
+                    error: "gave up".into(),
+                },
+                T0 + 3_000,
+            )
+            .await
+            .unwrap();
+        let failed = store.list_callbacks(t, Some("failed"), 10).await.unwrap();
+        assert_eq!(failed.len(), 1, "{}", db.name);
+        assert!(
+            store
+                .list_callbacks(b, Some("failed"), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "per tenant"
+        );
+        let other = store.list_callbacks(b, None, 10).await.unwrap()[0].clone();
+        store
+            .finish_callback(other.id, CallbackOutcome::Delivered, T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .list_callbacks(b, Some("done"), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(store.due_callbacks(i64::MAX, 10).await.unwrap().is_empty());
     }
 }

@@ -34,13 +34,41 @@ pub struct ImAppDto {
     /// The key UserSigs are signed with. Shown to super admins only.
     #[oai(skip_serializing_if_is_none)]
     pub secret_key: Option<String>,
+    /// Where callbacks are posted; empty means none are sent.
+    pub callback_url: String,
+    /// Whether callbacks are signed (`Sign` and `RequestTime`).
+    pub has_callback_token: bool,
+    /// The signing token. Shown to super admins only.
+    #[oai(skip_serializing_if_is_none)]
+    pub callback_token: Option<String>,
     pub updated_at: i64,
+}
+
+/// One callback in the delivery log.
+#[derive(Debug, Object)]
+pub struct CallbackDto {
+    pub id: i64,
+    /// e.g. `C2C.CallbackAfterSendMsg`, `C2C.CallbackAfterMsgWithDraw`, `State.StateChange`.
+    pub command: String,
+    /// `pending`, `done` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    /// Why the last attempt failed, if it did.
+    pub last_error: String,
+    /// The JSON body that is (or was) posted.
+    pub body: String,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Object)]
 pub struct UpdateImAppRequest {
     pub admin_identifiers: Option<Vec<String>>,
     pub service_accounts: Option<Vec<ServiceAccountDto>>,
+    /// `https://…` or `http://…`; an empty string turns callbacks off.
+    pub callback_url: Option<String>,
+    /// Up to 64 characters; an empty string turns signing off.
+    pub callback_token: Option<String>,
 }
 
 fn dto(app: ImApp, with_secret: bool) -> ImAppDto {
@@ -56,6 +84,9 @@ fn dto(app: ImApp, with_secret: bool) -> ImAppDto {
             })
             .collect(),
         secret_key: with_secret.then_some(app.secret_key),
+        has_callback_token: !app.callback_token.is_empty(),
+        callback_token: with_secret.then_some(app.callback_token),
+        callback_url: app.callback_url,
         updated_at: app.updated_at,
     }
 }
@@ -137,6 +168,40 @@ impl ImAppApi {
                 check_identifier("service_accounts", &a.identifier)?;
             }
         }
+        let url = body.callback_url.as_ref().map(|u| u.trim().to_string());
+        if let Some(url) = &url {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !url.is_empty()
+                && (!scheme_ok || url.len() > 512 || url.chars().any(char::is_whitespace))
+            {
+                return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
+                    "callback_url",
+                    "use an http:// or https:// URL of at most 512 characters, or \"\" to turn callbacks off",
+                )));
+            }
+        }
+        if body.callback_token.as_ref().is_some_and(|t| t.len() > 64) {
+            return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
+                "callback_token",
+                "use at most 64 characters",
+            )));
+        }
+        if url.is_some() || body.callback_token.is_some() {
+            let current = state
+                .store
+                .get_im_app(tenant)
+                .await?
+                .ok_or_else(|| ApiError::not_found("IM app"))?;
+            let url = url.clone().unwrap_or(current.callback_url);
+            let token = body
+                .callback_token
+                .clone()
+                .unwrap_or(current.callback_token);
+            state
+                .store
+                .set_im_callback(tenant, &url, &token, state.clock.now())
+                .await?;
+        }
         let accounts = body.service_accounts.map(|list| {
             list.into_iter()
                 .map(|a| ServiceAccount {
@@ -165,6 +230,54 @@ impl ImAppApi {
             .allows(&auth.0.account, object::IM_SECRET, action::READ)
             .await;
         Ok(Json(dto(app, with_secret)))
+    }
+
+    /// Callback delivery log
+    ///
+    /// After-event callbacks, newest first; `status=failed` lists the ones that gave up after
+    /// 10 attempts, with the last error.
+    ///
+    /// Errors: 403 `forbidden`.
+    #[oai(path = "/callbacks", method = "get", operation_id = "listImCallbacks")]
+    async fn callbacks(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        status: poem_openapi::param::Query<Option<String>>,
+        limit: poem_openapi::param::Query<Option<i64>>,
+    ) -> Result<Json<Vec<CallbackDto>>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::IM_APP, action::READ)
+            .await?;
+        let status = status.0.filter(|s| !s.is_empty());
+        if let Some(s) = &status
+            && !["pending", "done", "failed"].contains(&s.as_str())
+        {
+            return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
+                "status",
+                "use pending, done or failed",
+            )));
+        }
+        let limit = limit.0.unwrap_or(50).clamp(1, 200);
+        let entries = state
+            .store
+            .list_callbacks(tenant, status.as_deref(), limit)
+            .await?;
+        Ok(Json(
+            entries
+                .into_iter()
+                .map(|e| CallbackDto {
+                    id: e.id,
+                    command: e.command,
+                    status: e.status,
+                    attempts: e.attempts,
+                    last_error: e.last_error,
+                    body: e.body,
+                    next_attempt_at: e.next_attempt_at,
+                    created_at: e.created_at,
+                })
+                .collect(),
+        ))
     }
 
     /// Rotate the secret key

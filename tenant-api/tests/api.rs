@@ -1115,3 +1115,84 @@ async fn the_im_app_is_shown_to_admins_and_its_secret_to_super_admins_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn callback_settings_are_checked_and_the_token_shown_to_super_admins_only() {
+    let app = app(TestDb::sqlite()).await;
+    let op = app.token(None, "operator", OPERATOR_PASSWORD).await;
+    let (_, boss) = app.tenant(&op, "acme", 5).await;
+    let (_, first) = app.seat(&boss, "zhao", "admin").await;
+    let admin = app.activate("acme", "zhao", &first, "Admin#2026").await;
+
+    for bad in [
+        json!({ "callback_url": "ftp://x" }),
+        json!({ "callback_url": "https://a b" }),
+        json!({ "callback_token": "t".repeat(65) }),
+    ] {
+        let (status, err) = app
+            .call("PATCH", "/api/v1/im-app", Some(&admin), Some(bad.clone()))
+            .await;
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (400, Some("validation_failed")),
+            "{bad}"
+        );
+    }
+    let set =
+        json!({ "callback_url": "https://erp.acme.cn/im/callback", "callback_token": "s3cret" });
+    let (status, im) = app
+        .call("PATCH", "/api/v1/im-app", Some(&admin), Some(set))
+        .await;
+    assert_eq!(status, 200, "{im}");
+    assert_eq!(
+        (
+            im["callback_url"].as_str(),
+            im["has_callback_token"].as_bool()
+        ),
+        (Some("https://erp.acme.cn/im/callback"), Some(true))
+    );
+    assert!(
+        im.get("callback_token").is_none(),
+        "admins do not see the token"
+    );
+    let (_, seen_by_boss) = app.call("GET", "/api/v1/im-app", Some(&boss), None).await;
+    assert_eq!(seen_by_boss["callback_token"], "s3cret");
+    // Changing only the URL keeps the token; an empty URL turns callbacks off.
+    let (_, im) = app
+        .call(
+            "PATCH",
+            "/api/v1/im-app",
+            Some(&admin),
+            Some(json!({ "callback_url": "" })),
+        )
+        .await;
+    assert_eq!(
+        (
+            im["callback_url"].as_str(),
+            im["has_callback_token"].as_bool()
+        ),
+        (Some(""), Some(true))
+    );
+
+    let (status, log) = app
+        .call(
+            "GET",
+            "/api/v1/im-app/callbacks?status=failed",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!((status, log), (200, json!([])));
+    let (status, err) = app
+        .call(
+            "GET",
+            "/api/v1/im-app/callbacks?status=lost",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("validation_failed"))
+    );
+}

@@ -3,8 +3,8 @@
 macro_rules! impl_im_store {
     ($S:ty) => {
         impl $S {
-            async fn load_im_app(&self, row: Option<(i64, i64, String, i64)>) -> $crate::Result<Option<$crate::ImApp>> {
-                let Some((tenant_id, sdk_app_id, secret_key, updated_at)) = row else {
+            async fn load_im_app(&self, row: Option<(i64, i64, String, i64, String, String)>) -> $crate::Result<Option<$crate::ImApp>> {
+                let Some((tenant_id, sdk_app_id, secret_key, updated_at, callback_url, callback_token)) = row else {
                     return Ok(None);
                 };
                 let admin_identifiers: Vec<String> = sqlx::query_scalar(
@@ -31,6 +31,8 @@ macro_rules! impl_im_store {
                             skill_group_id: group.map(kefu_domain::SkillGroupId),
                         })
                         .collect(),
+                    callback_url,
+                    callback_token,
                     updated_at,
                 }))
             }
@@ -40,7 +42,7 @@ macro_rules! impl_im_store {
         impl $crate::ImStore for $S {
             async fn get_im_app(&self, tenant: kefu_domain::TenantId) -> $crate::Result<Option<$crate::ImApp>> {
                 let row = sqlx::query_as(
-                    "select tenant_id, sdk_app_id, secret_key, updated_at from im_apps where tenant_id = $1",
+                    "select tenant_id, sdk_app_id, secret_key, updated_at, callback_url, callback_token from im_apps where tenant_id = $1",
                 )
                 .bind(tenant.0)
                 .fetch_optional(&self.pool)
@@ -50,7 +52,7 @@ macro_rules! impl_im_store {
 
             async fn find_im_app(&self, sdk_app_id: i64) -> $crate::Result<Option<$crate::ImApp>> {
                 let row = sqlx::query_as(
-                    "select tenant_id, sdk_app_id, secret_key, updated_at from im_apps where sdk_app_id = $1",
+                    "select tenant_id, sdk_app_id, secret_key, updated_at, callback_url, callback_token from im_apps where sdk_app_id = $1",
                 )
                 .bind(sdk_app_id)
                 .fetch_optional(&self.pool)
@@ -133,6 +135,29 @@ macro_rules! impl_im_store {
                 }
                 tx.commit().await?;
                 self.get_im_app(tenant).await?.ok_or($crate::StoreError::NotFound)
+            }
+
+            async fn set_im_callback(
+                &self,
+                tenant: kefu_domain::TenantId,
+                url: &str,
+                token: &str,
+                now: i64,
+            ) -> $crate::Result<()> {
+                let n = sqlx::query(
+                    "update im_apps set callback_url = $2, callback_token = $3, updated_at = $4 where tenant_id = $1",
+                )
+                .bind(tenant.0)
+                .bind(url)
+                .bind(token)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err($crate::StoreError::NotFound);
+                }
+                Ok(())
             }
 
             async fn import_im_account(&self, tenant: kefu_domain::TenantId, a: &$crate::ImAccount) -> $crate::Result<()> {

@@ -98,6 +98,9 @@ macro_rules! impl_message_store {
                 .bind(m.created_at)
                 .fetch_one(&mut *tx)
                 .await?;
+                if let Some(callback) = &m.callback {
+                    Self::insert_callback(&mut tx, tenant.0, callback, m.created_at).await?;
+                }
                 tx.commit().await?;
                 Ok($crate::Appended { message: row.into(), duplicate: false })
             }

@@ -4,6 +4,7 @@
 //! `on conflict`, partial indexes.
 
 pub(crate) mod accounts;
+pub(crate) mod callbacks;
 pub(crate) mod im;
 pub(crate) mod messages;
 pub(crate) mod misc;

@@ -244,3 +244,39 @@ macro_rules! message_columns {
     };
 }
 pub(crate) use message_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub command: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: String,
+    pub created_at: i64,
+}
+
+impl From<OutboxRow> for OutboxEntry {
+    fn from(r: OutboxRow) -> Self {
+        OutboxEntry {
+            id: r.id,
+            tenant_id: TenantId(r.tenant_id),
+            command: r.command,
+            body: r.body,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+        }
+    }
+}
+
+macro_rules! outbox_columns {
+    () => {
+        "id, tenant_id, command, body, status, attempts, next_attempt_at, last_error, created_at"
+    };
+}
+pub(crate) use outbox_columns;
