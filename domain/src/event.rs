@@ -58,6 +58,14 @@ pub enum Event {
         from: String,
         to: String,
     },
+    /// `reader` has read chat `chat_id` up to `seq`; `peer` is told.
+    Read {
+        tenant_id: TenantId,
+        chat_id: i64,
+        reader: String,
+        peer: String,
+        seq: i64,
+    },
     /// Free-form payload, used by tests and diagnostics.
     Note {
         text: String,

@@ -24,6 +24,7 @@ pub const BEFORE_SEND: &str = "C2C.CallbackBeforeSendMsg";
 pub const AFTER_SEND: &str = "C2C.CallbackAfterSendMsg";
 pub const AFTER_WITHDRAW: &str = "C2C.CallbackAfterMsgWithDraw";
 pub const STATE_CHANGE: &str = "State.StateChange";
+pub const AFTER_MSG_REPORT: &str = "C2C.CallbackAfterMsgReport";
 
 /// The HTTP client for callbacks.
 pub fn http_client() -> reqwest::Client {

@@ -41,6 +41,11 @@ pub enum Hint {
     Typing {
         from: String,
     },
+    Read {
+        chat_id: i64,
+        by: String,
+        seq: i64,
+    },
 }
 
 /// Ends a connection with a reason; the first reason given wins.
@@ -291,6 +296,22 @@ impl Hub {
                 for conn in conns.get(&(*tenant_id, to.clone())).into_iter().flatten() {
                     let _ = conn.tx.try_send(Hint::Typing { from: from.clone() });
                 }
+            }
+            Event::Read {
+                tenant_id,
+                chat_id,
+                reader,
+                peer,
+                seq,
+            } => {
+                let hint = Hint::Read {
+                    chat_id: *chat_id,
+                    by: reader.clone(),
+                    seq: *seq,
+                };
+                // The reader's other devices learn it too, to clear their unread marks.
+                self.nudge(*tenant_id, peer, hint.clone());
+                self.nudge(*tenant_id, reader, hint);
             }
             Event::PolicyChanged | Event::Note { .. } => {}
         }

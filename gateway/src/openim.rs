@@ -102,10 +102,9 @@ async fn draft(call: &Call<'_>, from_required: bool) -> Result<Draft, ImError> {
     }
     let msg_random = u32_field(b, "MsgRandom", 90005)?
         .ok_or_else(|| ImError::new(90005, "MsgRandom is required: a 32-bit random integer"))?;
-    let msg_seq = match u32_field(b, "MsgSeq", 90001)? {
-        Some(seq) => seq,
-        None => rand::random::<u32>() as i64,
-    };
+    // Tencent fills a random MsgSeq; 0 keeps same-second messages in arrival order instead,
+    // which is what agents reading the history expect. MsgRandom still tells messages apart.
+    let msg_seq = u32_field(b, "MsgSeq", 90001)?.unwrap_or(0);
     let now = call.state.clock.now() / 1000;
     let msg_time = opt_int(b, "MsgTimeStamp", 90006)?.unwrap_or(now);
     if let Some(life) = opt_int(b, "MsgLifeTime", 90044)?
@@ -337,7 +336,9 @@ fn pair(body: &Value) -> Result<(String, String), ImError> {
     Ok((from.to_string(), to.to_string()))
 }
 
-fn message_json(m: &StoredMessage) -> Value {
+/// A message as history lists it; `chat` tells whether its receiver has read it.
+fn message_json(m: &StoredMessage, chat: Option<&kefu_store::Chat>) -> Value {
+    let read = chat.is_some_and(|c| c.read_seq_of(&m.to_account) >= m.seq);
     json!({
         "From_Account": m.from_account,
         "To_Account": m.to_account,
@@ -345,7 +346,7 @@ fn message_json(m: &StoredMessage) -> Value {
         "MsgRandom": m.msg_random,
         "MsgTimeStamp": m.msg_time,
         "MsgFlagBits": m.flag_bits,
-        "IsPeerRead": 0,
+        "IsPeerRead": i64::from(read),
         "MsgKey": m.msg_key,
         "MsgBody": serde_json::from_str::<Value>(&m.body).unwrap_or(Value::Array(vec![])),
         "CloudCustomData": m.cloud_custom_data,
@@ -404,6 +405,15 @@ async fn roam(call: Call<'_>) -> Result<Value, ImError> {
             },
         )
         .await?;
+    let chat = match page.first() {
+        Some(m) => {
+            call.state
+                .store
+                .get_chat(call.app.tenant_id, m.chat_id)
+                .await?
+        }
+        None => None,
+    };
     let complete = page.len() as i64 <= max_cnt;
     page.truncate(max_cnt as usize);
     let last = page.last();
@@ -412,7 +422,7 @@ async fn roam(call: Call<'_>) -> Result<Value, ImError> {
         "MsgCnt": page.len(),
         "LastMsgTime": last.map(|m| m.msg_time).unwrap_or(0),
         "LastMsgKey": last.map(|m| m.msg_key.clone()).unwrap_or_default(),
-        "MsgList": page.iter().map(message_json).collect::<Vec<_>>(),
+        "MsgList": page.iter().map(|m| message_json(m, chat.as_ref())).collect::<Vec<_>>(),
     }))
 }
 

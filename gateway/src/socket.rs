@@ -53,6 +53,10 @@ enum ClientFrame {
     Typing {
         to: String,
     },
+    Read {
+        chat_id: i64,
+        seq: i64,
+    },
     Ping,
 }
 
@@ -61,6 +65,10 @@ struct ChatSummary {
     chat_id: i64,
     peer: String,
     last_seq: i64,
+    /// How far this account has read.
+    read_seq: i64,
+    /// How far the other party has read.
+    peer_read_seq: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,6 +103,11 @@ enum ServerFrame<'a> {
     },
     Typing {
         from: &'a str,
+    },
+    Read {
+        chat_id: i64,
+        by: &'a str,
+        seq: i64,
     },
     Error {
         code: i64,
@@ -209,6 +222,8 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
                 chat_id: c.id,
                 peer: c.peer_of(&peer.identity).to_string(),
                 last_seq: c.last_seq,
+                read_seq: c.read_seq_of(&peer.identity),
+                peer_read_seq: c.read_seq_of(c.peer_of(&peer.identity)),
             }
         })
         .collect();
@@ -258,6 +273,7 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
                     }
                     Hint::Recalled { chat_id, seq } => send(&mut sink, &ServerFrame::Recalled { chat_id, seq }).await,
                     Hint::Typing { from } => send(&mut sink, &ServerFrame::Typing { from: &from }).await,
+                    Hint::Read { chat_id, by, seq } => send(&mut sink, &ServerFrame::Read { chat_id, by: &by, seq }).await,
                 };
                 if !ok {
                     break;
@@ -440,6 +456,7 @@ async fn on_frame(
     };
     match frame {
         ClientFrame::Ping => send(sink, &ServerFrame::Pong).await,
+        ClientFrame::Read { chat_id, seq } => read(state, peer, sink, chat_id, seq).await,
         ClientFrame::Typing { to } => {
             if !peer.can_send || to.is_empty() || to.len() > 32 {
                 return send(
@@ -585,7 +602,8 @@ async fn send_message(
     // The client's id stands in for MsgSeq/MsgRandom, so a resend after a reconnect is
     // recognised as the same message.
     let msg_random = crc32fast::hash(id.as_bytes()) as i64;
-    let msg_seq = crc32fast::hash(format!("seq:{id}").as_bytes()) as i64;
+    // MsgSeq 0: messages of the same second then keep their arrival order in history.
+    let msg_seq = 0;
     let now = state.clock.now();
     let msg_time = now / 1000;
     let key = format!("{msg_seq}_{msg_random}_{msg_time}");
@@ -679,4 +697,80 @@ async fn catch_up(
             return true;
         }
     }
+}
+
+/// Records a read receipt and tells the other party (and the reader's other devices).
+async fn read(state: &GatewayState, peer: &Peer, sink: &mut Sink, chat_id: i64, seq: i64) -> bool {
+    let chat = match state.store.get_chat(peer.tenant, chat_id).await {
+        Ok(Some(chat)) if chat.has_party(&peer.identity) => chat,
+        Ok(_) => {
+            return send(
+                sink,
+                &ServerFrame::Error {
+                    code: 90048,
+                    message: "no such chat for this account",
+                    id: None,
+                },
+            )
+            .await;
+        }
+        Err(e) => {
+            return send(
+                sink,
+                &ServerFrame::Error {
+                    code: ImError::from(e).code,
+                    message: "internal error, please retry",
+                    id: None,
+                },
+            )
+            .await;
+        }
+    };
+    let before = chat.read_seq_of(&peer.identity);
+    let now_read = match state
+        .store
+        .mark_read(peer.tenant, chat_id, &peer.identity, seq)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return send(
+                sink,
+                &ServerFrame::Error {
+                    code: ImError::from(e).code,
+                    message: "internal error, please retry",
+                    id: None,
+                },
+            )
+            .await;
+        }
+    };
+    if now_read > before {
+        let other = chat.peer_of(&peer.identity).to_string();
+        let event = kefu_domain::event::Event::Read {
+            tenant_id: peer.tenant,
+            chat_id,
+            reader: peer.identity.clone(),
+            peer: other.clone(),
+            seq: now_read,
+        };
+        if let Err(e) = state
+            .bus
+            .publish(kefu_domain::event::topic::SIGNALS, &event)
+            .await
+        {
+            tracing::debug!(error = %e, "read receipt not announced");
+        }
+        if let Ok(Some(app)) = state.store.get_im_app(peer.tenant).await {
+            let body = serde_json::json!({
+                "CallbackCommand": callbacks::AFTER_MSG_REPORT,
+                "Report_Account": peer.identity,
+                "Peer_Account": other,
+                "LastReadTime": state.clock.now() / 1000,
+                "UnreadMsgNum": chat.last_seq - now_read,
+            });
+            callbacks::queue(state, &app, callbacks::AFTER_MSG_REPORT, body).await;
+        }
+    }
+    true
 }

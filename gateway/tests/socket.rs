@@ -679,3 +679,71 @@ async fn typing_reaches_the_peer_at_most_once_a_second_and_is_not_stored() {
         assert!(chats.is_empty(), "typing is not a message");
     }
 }
+
+#[tokio::test]
+async fn read_receipts_reach_the_sender_and_show_in_history() {
+    for db in databases().await {
+        let e = env(db).await;
+        let (mut buyer, _) = e.login("buyer_1").await;
+        let (mut cs, _) = e.login("@customer_service_account").await;
+        for i in 0..3 {
+            buyer.send(json!({ "type": "send", "id": format!("r{i}"), "to": "@customer_service_account", "body": text_body("hi") })).await;
+            buyer.next().await;
+            buyer.next().await;
+            cs.next().await;
+        }
+        let chat_id = e
+            .store
+            .chats_of(e.app.tenant_id, "buyer_1", 1)
+            .await
+            .unwrap()[0]
+            .id;
+        cs.send(json!({ "type": "read", "chat_id": chat_id, "seq": 2 }))
+            .await;
+        assert_eq!(
+            buyer.next().await,
+            json!({ "type": "read", "chat_id": chat_id, "by": "@customer_service_account", "seq": 2 }),
+            "{}",
+            e.name
+        );
+        assert_eq!(
+            cs.next().await["type"],
+            "read",
+            "the reader's own devices hear it too"
+        );
+        cs.send(json!({ "type": "read", "chat_id": chat_id, "seq": 1 }))
+            .await;
+        buyer.quiet().await;
+
+        let history = e
+            .rest("openim/admin_getroammsg", json!({ "Operator_Account": "buyer_1", "Peer_Account": "@customer_service_account",
+                                                     "MaxCnt": 10, "MinTime": 0, "MaxTime": 4_000_000_000_i64 }))
+            .await;
+        let read: Vec<i64> = history["MsgList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["IsPeerRead"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            read,
+            [0, 1, 1],
+            "{}: newest first; the agent read up to 2",
+            e.name
+        );
+        let (_, ok) = e.login("buyer_1").await;
+        assert_eq!(
+            (
+                ok["chats"][0]["read_seq"].as_i64(),
+                ok["chats"][0]["peer_read_seq"].as_i64()
+            ),
+            (Some(0), Some(2))
+        );
+
+        let (mut stranger, _) = e.login("buyer_2").await;
+        stranger
+            .send(json!({ "type": "read", "chat_id": chat_id, "seq": 3 }))
+            .await;
+        assert_eq!(stranger.next().await["code"], 90048);
+    }
+}

@@ -223,6 +223,15 @@ pub trait MessageStore: Send + Sync {
         msg_key: &str,
     ) -> Result<Recall>;
     async fn get_chat(&self, tenant: TenantId, chat_id: i64) -> Result<Option<Chat>>;
+    /// Records that `reader` has read the chat up to `seq` (capped at its last message).
+    /// Read positions only move forward; returns the position after the call.
+    async fn mark_read(
+        &self,
+        tenant: TenantId,
+        chat_id: i64,
+        reader: &str,
+        seq: i64,
+    ) -> Result<i64>;
     /// The chats `identity` takes part in, most recently active first, at most `limit`.
     async fn chats_of(&self, tenant: TenantId, identity: &str, limit: i64) -> Result<Vec<Chat>>;
     /// Messages of a chat with `seq > after_seq`, oldest first, at most `limit`.

@@ -355,11 +355,23 @@ pub struct Chat {
     pub user_b: String,
     pub last_seq: i64,
     pub updated_at: Millis,
+    /// How far `user_a` and `user_b` have read.
+    pub a_read_seq: i64,
+    pub b_read_seq: i64,
 }
 
 impl Chat {
     pub fn has_party(&self, identity: &str) -> bool {
         self.user_a == identity || self.user_b == identity
+    }
+
+    /// How far `identity` has read.
+    pub fn read_seq_of(&self, identity: &str) -> i64 {
+        if self.user_a == identity {
+            self.a_read_seq
+        } else {
+            self.b_read_seq
+        }
     }
 
     /// The other party, seen from `identity`.

@@ -1431,3 +1431,49 @@ async fn callbacks_wait_in_an_outbox_written_with_their_message() {
         assert!(store.due_callbacks(i64::MAX, 10).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn read_positions_only_move_forward_and_stop_at_the_last_message() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        for i in 0..3 {
+            store
+                .append_message(t, msg("buyer_1", "@cs", i, i, 100, "m", T0), T0)
+                .await
+                .unwrap();
+        }
+        let chat = store.chats_of(t, "buyer_1", 1).await.unwrap()[0].clone();
+        assert_eq!(
+            store.mark_read(t, chat.id, "@cs", 2).await.unwrap(),
+            2,
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            store.mark_read(t, chat.id, "@cs", 1).await.unwrap(),
+            2,
+            "never backwards"
+        );
+        assert_eq!(
+            store.mark_read(t, chat.id, "@cs", 99).await.unwrap(),
+            3,
+            "{}: capped at the last message",
+            db.name
+        );
+        let chat = store.get_chat(t, chat.id).await.unwrap().unwrap();
+        assert_eq!(
+            (chat.read_seq_of("@cs"), chat.read_seq_of("buyer_1")),
+            (3, 0)
+        );
+        assert!(matches!(
+            store.mark_read(t, chat.id, "stranger", 1).await,
+            Err(StoreError::NotFound)
+        ));
+        let b = with_tenant(&store, "bolt", 5).await;
+        assert!(matches!(
+            store.mark_read(b, chat.id, "@cs", 1).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+}

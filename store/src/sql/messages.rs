@@ -182,14 +182,41 @@ macro_rules! impl_message_store {
             }
 
             async fn get_chat(&self, tenant: kefu_domain::TenantId, chat_id: i64) -> $crate::Result<Option<$crate::Chat>> {
-                let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
-                    "select id, user_a, user_b, last_seq, updated_at from chats where tenant_id = $1 and id = $2",
+                let row: Option<(i64, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+                    "select id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq from chats where tenant_id = $1 and id = $2",
                 )
                 .bind(tenant.0)
                 .bind(chat_id)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(id, user_a, user_b, last_seq, updated_at)| $crate::Chat { id, user_a, user_b, last_seq, updated_at }))
+                Ok(row.map(|(id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq)| $crate::Chat { id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq }))
+            }
+
+            async fn mark_read(
+                &self,
+                tenant: kefu_domain::TenantId,
+                chat_id: i64,
+                reader: &str,
+                seq: i64,
+            ) -> $crate::Result<i64> {
+                // Whichever side the reader is, its column moves to max(current, min(seq, last)).
+                let row: Option<(String, i64, i64)> = sqlx::query_as(
+                    "update chats set \
+                     a_read_seq = case when user_a = $3 and $4 > a_read_seq then \
+                         (case when $4 < last_seq then $4 else last_seq end) else a_read_seq end, \
+                     b_read_seq = case when user_b = $3 and $4 > b_read_seq then \
+                         (case when $4 < last_seq then $4 else last_seq end) else b_read_seq end \
+                     where tenant_id = $1 and id = $2 and (user_a = $3 or user_b = $3) \
+                     returning user_a, a_read_seq, b_read_seq",
+                )
+                .bind(tenant.0)
+                .bind(chat_id)
+                .bind(reader)
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?;
+                let (user_a, a, b) = row.ok_or($crate::StoreError::NotFound)?;
+                Ok(if user_a == reader { a } else { b })
             }
 
             async fn chats_of(
@@ -198,8 +225,8 @@ macro_rules! impl_message_store {
                 identity: &str,
                 limit: i64,
             ) -> $crate::Result<Vec<$crate::Chat>> {
-                let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-                    "select id, user_a, user_b, last_seq, updated_at from chats \
+                let rows: Vec<(i64, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+                    "select id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq from chats \
                      where tenant_id = $1 and (user_a = $2 or user_b = $2) order by updated_at desc, id desc limit $3",
                 )
                 .bind(tenant.0)
@@ -209,7 +236,7 @@ macro_rules! impl_message_store {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, user_a, user_b, last_seq, updated_at)| $crate::Chat { id, user_a, user_b, last_seq, updated_at })
+                    .map(|(id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq)| $crate::Chat { id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq })
                     .collect())
             }
 
