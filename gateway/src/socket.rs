@@ -196,13 +196,6 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
     };
     let (registration, mut hints, killer) =
         state.hub.register(peer.tenant, &peer.identity, peer.login);
-    let presence = crate::hub::presence_key(peer.tenant, &peer.identity);
-    let member = registration.member();
-    touch(&state, &presence, &member).await;
-    let mut refresh = tokio::time::interval(crate::hub::PRESENCE_REFRESH);
-    state_change(&state, &peer, "Login", "Register").await;
-    // How the socket ended, for the State.StateChange callback.
-    let mut ended = ("Disconnect", "LinkClose".to_string());
 
     // Every chat the client may know starts at its current end: what comes next is live.
     let mut cursors: HashMap<i64, i64> = HashMap::new();
@@ -238,6 +231,15 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
     {
         return;
     }
+    // Logged in and told so: from here on the socket counts as present, and whatever ends it
+    // goes through the clean-up after the loop.
+    let presence = crate::hub::presence_key(peer.tenant, &peer.identity);
+    let member = registration.member();
+    touch(&state, &presence, &member).await;
+    let mut refresh = tokio::time::interval(crate::hub::PRESENCE_REFRESH);
+    state_change(&state, &peer, "Login", "Register").await;
+    // How the socket ended, for the State.StateChange callback.
+    let mut ended = ("Disconnect", "LinkClose".to_string());
 
     let expiry = peer.expires_at.map(|at| {
         let left_ms = (at * 1000 - state.clock.now()).max(0) as u64;
