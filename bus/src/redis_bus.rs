@@ -37,21 +37,27 @@ impl RedisBus {
     }
 }
 
+impl RedisBus {
+    async fn conn(&self) -> Result<deadpool_redis::Connection, BusError> {
+        self.pool.get().await.map_err(redis_err)
+    }
+}
+
+fn redis_err(e: impl std::fmt::Display) -> BusError {
+    BusError::Redis(e.to_string())
+}
+
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(&self, topic: &str, event: &Event) -> Result<(), BusError> {
         let payload = serde_json::to_string(event)?;
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let mut conn = self.conn().await?;
         let _receivers: i64 = redis::cmd("PUBLISH")
             .arg(channel(topic))
             .arg(payload)
             .query_async(&mut conn)
             .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+            .map_err(redis_err)?;
         Ok(())
     }
 
@@ -72,11 +78,7 @@ impl Bus for RedisBus {
         window: i64,
         keep_secs: u64,
     ) -> Result<i64, BusError> {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let mut conn = self.conn().await?;
         let key = format!("kefu:count:{key}:{window}");
         let (count, _): (i64, i64) = redis::pipe()
             .atomic()
@@ -84,16 +86,12 @@ impl Bus for RedisBus {
             .expire(&key, keep_secs as i64)
             .query_async(&mut conn)
             .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+            .map_err(redis_err)?;
         Ok(count)
     }
 
     async fn presence_touch(&self, key: &str, member: &str, until_ms: i64) -> Result<(), BusError> {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let mut conn = self.conn().await?;
         let key = format!("kefu:presence:{key}");
         // Member expiry is by score, in the application's clock. The key itself gets a plain
         // TTL on Redis's clock, refreshed by every touch, so abandoned keys clean themselves up.
@@ -105,31 +103,23 @@ impl Bus for RedisBus {
             .ignore()
             .query_async(&mut conn)
             .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+            .map_err(redis_err)?;
         Ok(())
     }
 
     async fn presence_remove(&self, key: &str, member: &str) -> Result<(), BusError> {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let mut conn = self.conn().await?;
         let _: i64 = redis::cmd("ZREM")
             .arg(format!("kefu:presence:{key}"))
             .arg(member)
             .query_async(&mut conn)
             .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+            .map_err(redis_err)?;
         Ok(())
     }
 
     async fn presence_count(&self, key: &str, now_ms: i64) -> Result<i64, BusError> {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let mut conn = self.conn().await?;
         let key = format!("kefu:presence:{key}");
         let (_, count): (i64, i64) = redis::pipe()
             .atomic()
@@ -141,20 +131,16 @@ impl Bus for RedisBus {
             .arg(&key)
             .query_async(&mut conn)
             .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+            .map_err(redis_err)?;
         Ok(count)
     }
 
     async fn ping(&self) -> Result<(), BusError> {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+        let mut conn = self.conn().await?;
         let _: String = redis::cmd("PING")
             .query_async(&mut conn)
             .await
-            .map_err(|e| BusError::Redis(e.to_string()))?;
+            .map_err(redis_err)?;
         Ok(())
     }
 

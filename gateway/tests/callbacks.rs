@@ -1,11 +1,11 @@
 //! Callbacks to a tenant's server, against a real HTTP receiver on a loopback port, on SQLite
 //! and (when configured) PostgreSQL.
 
-use kefu_domain::{Clock, ManualClock, Role};
+use kefu_domain::{Clock, ManualClock};
 use kefu_gateway::GatewayState;
 use kefu_gateway::callbacks::{Worker, http_client, sign};
 use kefu_store::testing::{TestDb, databases};
-use kefu_store::{ImApp, NewAccount, NewTenant, Store};
+use kefu_store::{ImApp, Store};
 use poem::endpoint::BoxEndpoint;
 use poem::listener::TcpListener;
 use poem::test::TestClient;
@@ -48,28 +48,8 @@ struct Env {
 async fn env(db: TestDb) -> Env {
     let store = db.store().await;
     let clock = ManualClock::default();
-    let owner = NewAccount {
-        username: "boss".into(),
-        display_name: "boss".into(),
-        real_name: String::new(),
-        phone: String::new(),
-        email: String::new(),
-        role: Role::SuperAdmin,
-        password_hash: String::new(),
-        must_change_password: false,
-        skill_group_ids: vec![],
-    };
-    let tenant = NewTenant {
-        code: "acme".into(),
-        name: "Acme".into(),
-        max_accounts: 2,
-        max_online: 2,
-        im_secret: "s".repeat(64),
-    };
-    let (t, _) = store
-        .create_tenant(tenant, owner, clock.now())
-        .await
-        .unwrap();
+    let app =
+        kefu_store::testing::tenant_with_app(&store, "acme", &"s".repeat(64), clock.now()).await;
 
     let receiver = Arc::new(Receiver::default());
     *receiver.answer.lock().unwrap() =
@@ -95,25 +75,19 @@ async fn env(db: TestDb) -> Env {
     }
     store
         .set_im_callback(
-            t.id,
+            app.tenant_id,
             &format!("http://127.0.0.1:{port}/im"),
             "tok3n",
             clock.now(),
         )
         .await
         .unwrap();
-    let app = store.get_im_app(t.id).await.unwrap().unwrap();
-    for buyer in ["buyer_1"] {
-        let account = kefu_store::ImAccount {
-            user_id: buyer.into(),
-            nick: String::new(),
-            face_url: String::new(),
-            kind: 0,
-            created_at: clock.now(),
-            kicked_at: None,
-        };
-        store.import_im_account(t.id, &account).await.unwrap();
-    }
+    let app = store.get_im_app(app.tenant_id).await.unwrap().unwrap();
+    let buyer = kefu_store::testing::im_account("buyer_1", clock.now());
+    store
+        .import_im_account(app.tenant_id, &buyer)
+        .await
+        .unwrap();
     let state = GatewayState {
         store: store.clone(),
         clock: Arc::new(clock.clone()),

@@ -2,10 +2,10 @@
 //! PostgreSQL: envelope, authentication, and every `im_open_login_svc` command's success and
 //! error paths.
 
-use kefu_domain::{Clock, ManualClock, Role};
+use kefu_domain::{Clock, ManualClock};
 use kefu_gateway::GatewayState;
 use kefu_store::testing::{TestDb, databases};
-use kefu_store::{ImApp, NewAccount, NewTenant, Store, TenantPatch};
+use kefu_store::{ImApp, Store, TenantPatch};
 use poem::endpoint::BoxEndpoint;
 use poem::test::TestClient;
 use poem::{EndpointExt, Route};
@@ -25,29 +25,8 @@ struct Gw {
 async fn gateway(db: TestDb) -> Gw {
     let store = db.store().await;
     let clock = ManualClock::default();
-    let owner = NewAccount {
-        username: "boss".into(),
-        display_name: "boss".into(),
-        real_name: String::new(),
-        phone: String::new(),
-        email: String::new(),
-        role: Role::SuperAdmin,
-        password_hash: String::new(),
-        must_change_password: false,
-        skill_group_ids: vec![],
-    };
-    let tenant = NewTenant {
-        code: "acme".into(),
-        name: "Acme".into(),
-        max_accounts: 2,
-        max_online: 2,
-        im_secret: "s".repeat(64),
-    };
-    let (t, _) = store
-        .create_tenant(tenant, owner, clock.now())
-        .await
-        .unwrap();
-    let app = store.get_im_app(t.id).await.unwrap().unwrap();
+    let app =
+        kefu_store::testing::tenant_with_app(&store, "acme", &"s".repeat(64), clock.now()).await;
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
     let bus = Arc::new(kefu_bus::InProcessBus::new());
     let ep = Route::new()
@@ -474,29 +453,9 @@ async fn callers_must_be_app_admins_with_a_valid_usersig() {
 #[tokio::test]
 async fn one_tenants_admin_cannot_touch_another_tenants_accounts() {
     let gw = gateway(TestDb::sqlite()).await;
-    let owner = NewAccount {
-        username: "boss".into(),
-        display_name: "boss".into(),
-        real_name: String::new(),
-        phone: String::new(),
-        email: String::new(),
-        role: Role::SuperAdmin,
-        password_hash: String::new(),
-        must_change_password: false,
-        skill_group_ids: vec![],
-    };
-    let other = NewTenant {
-        code: "bolt".into(),
-        name: "Bolt".into(),
-        max_accounts: 2,
-        max_online: 2,
-        im_secret: "b".repeat(64),
-    };
-    let (b, _) = gw
-        .store
-        .create_tenant(other, owner, gw.clock.now())
-        .await
-        .unwrap();
+    let b =
+        kefu_store::testing::tenant_with_app(&gw.store, "bolt", &"b".repeat(64), gw.clock.now())
+            .await;
     gw.call(
         "im_open_login_svc/account_import",
         json!({ "UserID": "shared_name" }),
@@ -504,7 +463,7 @@ async fn one_tenants_admin_cannot_touch_another_tenants_accounts() {
     .await;
     assert!(
         gw.store
-            .get_im_account(b.id, "shared_name")
+            .get_im_account(b.tenant_id, "shared_name")
             .await
             .unwrap()
             .is_none()

@@ -3,11 +3,11 @@
 //! gaps or duplicates, recall, kicks, and refusals.
 
 use futures::{SinkExt, StreamExt};
-use kefu_domain::{Clock, ManualClock, Role};
+use kefu_domain::{Clock, ManualClock};
 use kefu_gateway::GatewayState;
 use kefu_gateway::hub::Hub;
 use kefu_store::testing::{TestDb, databases};
-use kefu_store::{ImApp, NewAccount, NewSession, NewTenant, Store};
+use kefu_store::{ImApp, NewSession, Store};
 use poem::listener::TcpListener;
 use poem::{Route, Server};
 use serde_json::{Value, json};
@@ -28,29 +28,8 @@ struct Env {
 async fn env(db: TestDb) -> Env {
     let store = db.store().await;
     let clock = ManualClock::default();
-    let owner = NewAccount {
-        username: "boss".into(),
-        display_name: "boss".into(),
-        real_name: String::new(),
-        phone: String::new(),
-        email: String::new(),
-        role: Role::SuperAdmin,
-        password_hash: String::new(),
-        must_change_password: false,
-        skill_group_ids: vec![],
-    };
-    let tenant = NewTenant {
-        code: "acme".into(),
-        name: "Acme".into(),
-        max_accounts: 2,
-        max_online: 2,
-        im_secret: "s".repeat(64),
-    };
-    let (t, _) = store
-        .create_tenant(tenant, owner, clock.now())
-        .await
-        .unwrap();
-    let app = store.get_im_app(t.id).await.unwrap().unwrap();
+    let app =
+        kefu_store::testing::tenant_with_app(&store, "acme", &"s".repeat(64), clock.now()).await;
     let bus: Arc<dyn kefu_bus::Bus> = Arc::new(kefu_bus::InProcessBus::new());
     let hub = Hub::new();
     hub.follow(bus.as_ref()).await.unwrap();
@@ -270,14 +249,7 @@ async fn a_buyer_sends_and_every_device_of_both_parties_receives_it() {
 async fn a_socket_that_drops_resumes_with_no_gap_and_no_duplicate() {
     for db in databases().await {
         let e = env(db).await;
-        let buyer = kefu_store::ImAccount {
-            user_id: "buyer_1".into(),
-            nick: String::new(),
-            face_url: String::new(),
-            kind: 0,
-            created_at: e.clock.now(),
-            kicked_at: None,
-        };
+        let buyer = kefu_store::testing::im_account("buyer_1", e.clock.now());
         e.store
             .import_im_account(e.app.tenant_id, &buyer)
             .await

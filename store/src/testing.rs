@@ -128,3 +128,55 @@ fn rand_suffix() -> u32 {
     use std::hash::{BuildHasher, RandomState};
     (RandomState::new().hash_one(std::time::SystemTime::now()) % 1_000_000) as u32
 }
+
+/// A tenant owner for fixtures: a super admin with no password (it never logs in).
+pub fn owner(username: &str) -> crate::NewAccount {
+    crate::NewAccount {
+        username: username.into(),
+        display_name: username.into(),
+        real_name: String::new(),
+        phone: String::new(),
+        email: String::new(),
+        role: kefu_domain::Role::SuperAdmin,
+        password_hash: String::new(),
+        must_change_password: false,
+        skill_group_ids: vec![],
+    }
+}
+
+/// Creates tenant `code` (plan 2/2) with owner `boss` and IM secret `secret`; returns its app.
+pub async fn tenant_with_app(
+    store: &Arc<dyn Store>,
+    code: &str,
+    secret: &str,
+    now: i64,
+) -> crate::ImApp {
+    let tenant = crate::NewTenant {
+        code: code.into(),
+        name: code.into(),
+        max_accounts: 2,
+        max_online: 2,
+        im_secret: secret.into(),
+    };
+    let (t, _) = store
+        .create_tenant(tenant, owner("boss"), now)
+        .await
+        .expect("create tenant");
+    store
+        .get_im_app(t.id)
+        .await
+        .expect("read app")
+        .expect("app created with the tenant")
+}
+
+/// An IM account (a buyer) for fixtures.
+pub fn im_account(user_id: &str, now: i64) -> crate::ImAccount {
+    crate::ImAccount {
+        user_id: user_id.into(),
+        nick: String::new(),
+        face_url: String::new(),
+        kind: 0,
+        created_at: now,
+        kicked_at: None,
+    }
+}
