@@ -7,6 +7,7 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,6 +45,22 @@ pub struct Config {
     /// `text` or `json`.
     #[serde(deserialize_with = "lenient::string")]
     pub log_format: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub public_url: String,
+    pub media_link_ttl: i64,
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub s3_bucket: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub s3_endpoint: Option<String>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub s3_region: String,
+    #[serde(deserialize_with = "lenient::secret")]
+    pub s3_access_key_id: Option<SecretString>,
+    #[serde(deserialize_with = "lenient::secret")]
+    pub s3_secret_access_key: Option<SecretString>,
+    pub s3_path_style: bool,
+    #[serde(deserialize_with = "lenient::string")]
+    pub s3_prefix: String,
 }
 
 impl Default for Config {
@@ -62,6 +79,15 @@ impl Default for Config {
             trust_forwarded_for: false,
             im_rate_limit: 200,
             log_format: "text".into(),
+            public_url: String::new(),
+            media_link_ttl: 3600,
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_path_style: false,
+            s3_prefix: String::new(),
         }
     }
 }
@@ -101,6 +127,27 @@ impl Config {
         self.data_dir.join("media")
     }
 
+    /// Where media bytes live: the S3 bucket when one is named, else `{data_dir}/media`.
+    pub fn media_store(&self) -> Result<Arc<dyn kefu_media::ObjectStore>, String> {
+        let Some(bucket) = &self.s3_bucket else {
+            return Ok(Arc::new(kefu_media::LocalDisk::new(self.media_dir())));
+        };
+        let key = |s: &Option<SecretString>, name: &str| {
+            s.as_ref()
+                .map(|k| k.expose_secret().to_string())
+                .ok_or_else(|| format!("{name}: required when KEFU_S3_BUCKET is set"))
+        };
+        Ok(Arc::new(kefu_media::S3Store::new(kefu_media::S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            bucket: bucket.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: key(&self.s3_access_key_id, "KEFU_S3_ACCESS_KEY_ID")?,
+            secret_access_key: key(&self.s3_secret_access_key, "KEFU_S3_SECRET_ACCESS_KEY")?,
+            path_style: self.s3_path_style,
+            prefix: self.s3_prefix.clone(),
+        })))
+    }
+
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.join("outbox")
     }
@@ -110,7 +157,7 @@ impl Config {
         let shown =
             |s: &Option<SecretString>| s.as_ref().map(|u| kefu_store_redact(u.expose_secret()));
         format!(
-            "listen={} metrics={} data_dir={} database={} bus={} mail={}",
+            "listen={} metrics={} data_dir={} database={} bus={} mail={} media={}",
             self.listen,
             self.metrics_listen,
             self.data_dir.display(),
@@ -118,6 +165,10 @@ impl Config {
             shown(&self.redis_url).unwrap_or_else(|| "in-process".into()),
             shown(&self.smtp_url)
                 .unwrap_or_else(|| format!("outbox {}", self.outbox_dir().display())),
+            match &self.s3_bucket {
+                Some(b) => format!("s3 {b}"),
+                None => format!("disk {}", self.media_dir().display()),
+            },
         )
     }
 }
@@ -174,6 +225,13 @@ mod lenient {
 
     pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
         Ok(Option::<Scalar>::deserialize(d)?.map(|s| SecretString::from(s.into_string())))
+    }
+
+    /// An optional setting where an empty value means unset.
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<Scalar>::deserialize(d)?
+            .map(Scalar::into_string)
+            .filter(|s| !s.is_empty()))
     }
 }
 

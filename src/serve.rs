@@ -45,12 +45,23 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(config.media_dir()).map_err(|e| {
-        format!(
-            "KEFU_DATA_DIR: cannot create {}: {e}",
-            config.media_dir().display()
-        )
+    let objects = config.media_store()?;
+    objects.ping().await.map_err(|e| {
+        let setting = if config.s3_bucket.is_some() {
+            "KEFU_S3_BUCKET"
+        } else {
+            "KEFU_DATA_DIR"
+        };
+        format!("{setting}: {} is not usable: {e}", objects.describe())
     })?;
+    if config.media_link_ttl < 60 {
+        return Err("KEFU_MEDIA_LINK_TTL: must be at least 60 seconds".into());
+    }
+    let media = Arc::new(kefu_gateway::media::Media::new(
+        objects,
+        &config.public_url,
+        config.media_link_ttl,
+    ));
 
     let authz = Authorizer::start(store.clone(), clock.clone())
         .await
@@ -94,15 +105,18 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         rate_limit: config.im_rate_limit,
         hub,
         http: kefu_gateway::callbacks::http_client(),
+        media: media.clone(),
     };
     let _callbacks = kefu_gateway::callbacks::Worker {
         store: store.clone(),
         clock: clock.clone(),
         http: gateway_state.http.clone(),
+        media,
     }
     .spawn();
     let gateway = kefu_gateway::routes(gateway_state.clone());
-    let socket = kefu_gateway::socket_routes(gateway_state);
+    let socket = kefu_gateway::socket_routes(gateway_state.clone());
+    let media_files = kefu_gateway::media_routes(gateway_state);
     let state = State {
         store,
         bus,
@@ -119,6 +133,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         )
         .nest("/v4", gateway)
         .nest("/im", socket)
+        .nest("/media", media_files)
         .nest("/", kefu_tenant_api::routes(state))
         .with(poem::middleware::Tracing);
 

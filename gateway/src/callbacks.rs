@@ -147,6 +147,8 @@ pub struct Worker {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub http: reqwest::Client,
+    /// Signs media links in message bodies as each delivery leaves.
+    pub media: Arc<crate::media::Media>,
 }
 
 /// Wait before retry `attempt` (1-based): 1 s, 2 s, 4 s… up to 5 minutes.
@@ -205,7 +207,15 @@ impl Worker {
         };
         let now = self.clock.now();
         let url = url(&app, &entry.command, "", "RESTAPI", now / 1000);
-        match post(&self.http, &url, &entry.body).await {
+        let body = if entry.body.contains("/media/") {
+            let mut json: Value = serde_json::from_str(&entry.body).unwrap_or_default();
+            self.media
+                .sign(entry.tenant_id, &app.secret_key, &mut json["MsgBody"], now);
+            json.to_string()
+        } else {
+            entry.body.clone()
+        };
+        match post(&self.http, &url, &body).await {
             Ok(_) => CallbackOutcome::Delivered,
             Err(e) => self.retry(entry, e),
         }

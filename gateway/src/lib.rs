@@ -11,6 +11,7 @@ mod elements;
 mod envelope;
 pub mod hub;
 mod login_svc;
+pub mod media;
 mod openim;
 mod rest;
 mod socket;
@@ -34,11 +35,23 @@ pub struct GatewayState {
     pub hub: Arc<hub::Hub>,
     /// The client for callbacks to tenants' servers.
     pub http: reqwest::Client,
+    /// Uploaded files and the links to them.
+    pub media: Arc<media::Media>,
 }
 
 /// The realtime socket, to be nested at `/im`: `GET /im/ws`.
 pub fn socket_routes(state: GatewayState) -> impl Endpoint {
-    Route::new().at("/ws", socket::upgrade).data(state)
+    Route::new()
+        .at("/ws", socket::upgrade)
+        .at("/media", poem::post(media::upload))
+        .data(state)
+}
+
+/// Media files behind signed links, to be nested at `/media`: `GET /media/{tenant}/{file}`.
+pub fn media_routes(state: GatewayState) -> impl Endpoint {
+    Route::new()
+        .at("/:tenant/:file", poem::get(media::serve))
+        .data(state)
 }
 
 /// The REST endpoint, to be nested at `/v4`.

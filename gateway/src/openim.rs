@@ -226,7 +226,7 @@ async fn send(call: Call<'_>) -> Result<Value, ImError> {
     };
     if !forbid("ForbidBeforeSendMsgCallback") {
         let key = format!("{}_{}_{}", d.msg_seq, d.msg_random, d.msg_time);
-        let body = crate::callbacks::before_send_body(
+        let mut body = crate::callbacks::before_send_body(
             &d.from,
             &to,
             d.msg_seq,
@@ -236,12 +236,21 @@ async fn send(call: Call<'_>) -> Result<Value, ImError> {
             &d.body,
             &d.cloud,
         );
+        call.state.media.sign(
+            call.app.tenant_id,
+            &call.app.secret_key,
+            &mut body["MsgBody"],
+            call.state.clock.now(),
+        );
         let now = call.state.clock.now() / 1000;
         match crate::callbacks::before_send(&call.state.http, call.app, &body, "RESTAPI", now).await
         {
             crate::callbacks::Verdict::Allow => {}
             crate::callbacks::Verdict::Reject(e) => return Err(e),
-            crate::callbacks::Verdict::Rewrite(new_body) => d.rewrite(&new_body)?,
+            crate::callbacks::Verdict::Rewrite(mut new_body) => {
+                call.state.media.canonicalize(Some(&mut new_body));
+                d.rewrite(&new_body)?
+            }
         }
     }
     let m = store(&call, &d, &to, true, !forbid("ForbidAfterSendMsgCallback")).await?;
@@ -417,12 +426,26 @@ async fn roam(call: Call<'_>) -> Result<Value, ImError> {
     let complete = page.len() as i64 <= max_cnt;
     page.truncate(max_cnt as usize);
     let last = page.last();
+    let now = call.state.clock.now();
+    let list: Vec<Value> = page
+        .iter()
+        .map(|m| {
+            let mut item = message_json(m, chat.as_ref());
+            call.state.media.sign(
+                call.app.tenant_id,
+                &call.app.secret_key,
+                &mut item["MsgBody"],
+                now,
+            );
+            item
+        })
+        .collect();
     Ok(json!({
         "Complete": i64::from(complete),
         "MsgCnt": page.len(),
         "LastMsgTime": last.map(|m| m.msg_time).unwrap_or(0),
         "LastMsgKey": last.map(|m| m.msg_key.clone()).unwrap_or_default(),
-        "MsgList": page.iter().map(|m| message_json(m, chat.as_ref())).collect::<Vec<_>>(),
+        "MsgList": list,
     }))
 }
 

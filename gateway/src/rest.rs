@@ -64,7 +64,8 @@ async fn run(
     }
     let (app, identifier) = authenticate(req, state).await?;
     limit(state, &app, service, command).await?;
-    let body = read_body(body).await?;
+    let mut body = read_body(body).await?;
+    state.media.canonicalize(body.get_mut("MsgBody"));
     let call = Call {
         state,
         app: &app,
@@ -109,7 +110,7 @@ async fn limit(
 }
 
 /// A query parameter by name, ignoring case (`sdkAppid` and `SdkAppId` are seen in the wild).
-fn query<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn query<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -156,7 +157,7 @@ async fn authenticate(req: &Request, state: &GatewayState) -> Result<(ImApp, Str
 
 /// Splits and percent-decodes a query string (`+` is a space only in form encoding, and a
 /// UserSig never contains one, so it is kept).
-fn url_pairs(query: &str) -> Vec<(String, String)> {
+pub(crate) fn url_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())

@@ -119,8 +119,8 @@ enum ServerFrame<'a> {
 }
 
 /// Who is on the other end.
-struct Peer {
-    tenant: TenantId,
+pub(crate) struct Peer {
+    pub(crate) tenant: TenantId,
     identity: String,
     login: Login,
     /// Unix seconds after which the UserSig is expired.
@@ -325,7 +325,7 @@ async fn touch(state: &GatewayState, key: &str, member: &str) {
     }
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &GatewayState,
     sdkappid: Option<i64>,
     identifier: Option<String>,
@@ -599,8 +599,9 @@ async fn send_message(
             format!("`{to}` is not an account of this app"),
         ));
     }
-    let mut text = elements::check(Some(body))?;
     let mut body_json = body.clone();
+    state.media.canonicalize(Some(&mut body_json));
+    let mut text = elements::check(Some(&body_json))?;
     // The client's id stands in for MsgSeq/MsgRandom, so a resend after a reconnect is
     // recognised as the same message.
     let msg_random = crc32fast::hash(id.as_bytes()) as i64;
@@ -609,8 +610,8 @@ async fn send_message(
     let now = state.clock.now();
     let msg_time = now / 1000;
     let key = format!("{msg_seq}_{msg_random}_{msg_time}");
-    let original = serde_json::to_string(body).map_err(ImError::internal)?;
-    let before = callbacks::before_send_body(
+    let original = serde_json::to_string(&body_json).map_err(ImError::internal)?;
+    let mut before = callbacks::before_send_body(
         &peer.identity,
         to,
         msg_seq,
@@ -620,10 +621,14 @@ async fn send_message(
         &original,
         &cloud,
     );
+    state
+        .media
+        .sign(peer.tenant, &app.secret_key, &mut before["MsgBody"], now);
     match callbacks::before_send(&state.http, &app, &before, "Web", msg_time).await {
         callbacks::Verdict::Allow => {}
         callbacks::Verdict::Reject(e) => return Err(e),
-        callbacks::Verdict::Rewrite(new_body) => {
+        callbacks::Verdict::Rewrite(mut new_body) => {
+            state.media.canonicalize(Some(&mut new_body));
             text = elements::check(Some(&new_body))?;
             body_json = new_body;
         }
@@ -686,7 +691,7 @@ async fn catch_up(
                 msg_key: &m.msg_key,
                 msg_time: m.msg_time,
                 flag_bits: m.flag_bits,
-                body: serde_json::from_str(&m.body).unwrap_or(Value::Null),
+                body: state.outgoing_body(tenant, &m.body).await,
                 cloud_custom_data: &m.cloud_custom_data,
             };
             if !send(sink, &frame).await {

@@ -95,6 +95,7 @@ async fn env(db: TestDb) -> Env {
         rate_limit: 0,
         hub: kefu_gateway::hub::Hub::new(),
         http: http_client(),
+        media: kefu_gateway::media::Media::in_temp_dir(),
     };
     let ep = Route::new()
         .nest("/v4", kefu_gateway::routes(state))
@@ -167,6 +168,7 @@ impl Env {
             store,
             clock: Arc::new(self.clock.clone()),
             http: http_client(),
+            media: kefu_gateway::media::Media::in_temp_dir(),
         }
     }
 }

@@ -39,6 +39,7 @@ async fn gateway(db: TestDb) -> Gw {
                 rate_limit: 1000,
                 hub: kefu_gateway::hub::Hub::new(),
                 http: kefu_gateway::callbacks::http_client(),
+                media: kefu_gateway::media::Media::in_temp_dir(),
             }),
         )
         .map_to_response()
@@ -836,6 +837,7 @@ async fn past_the_per_second_limit_calls_get_60007_until_the_next_second() {
                 rate_limit: 3,
                 hub: kefu_gateway::hub::Hub::new(),
                 http: kefu_gateway::callbacks::http_client(),
+                media: kefu_gateway::media::Media::in_temp_dir(),
             }),
         )
         .map_to_response()

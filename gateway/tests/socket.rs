@@ -40,6 +40,7 @@ async fn env(db: TestDb) -> Env {
         rate_limit: 0,
         hub,
         http: kefu_gateway::callbacks::http_client(),
+        media: kefu_gateway::media::Media::in_temp_dir(),
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
