@@ -40,6 +40,7 @@ pub struct Config {
     pub demo_password: Option<SecretString>,
     /// IM REST calls allowed per app, per command, per second (0: no limit).
     pub im_rate_limit: i64,
+    pub im_typing_interval_ms: i64,
     /// Take client addresses from `X-Forwarded-For` (set when behind a load balancer).
     pub trust_forwarded_for: bool,
     /// `text` or `json`.
@@ -78,6 +79,7 @@ impl Default for Config {
             demo_password: None,
             trust_forwarded_for: false,
             im_rate_limit: 200,
+            im_typing_interval_ms: 1000,
             log_format: "text".into(),
             public_url: String::new(),
             media_link_ttl: 3600,

@@ -106,6 +106,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         hub,
         http: kefu_gateway::callbacks::http_client(),
         media: media.clone(),
+        typing_interval_ms: config.im_typing_interval_ms,
     };
     let _callbacks = kefu_gateway::callbacks::Worker {
         store: store.clone(),

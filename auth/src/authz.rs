@@ -49,6 +49,12 @@ pub mod object {
     pub const IM_APP: &str = "im_app";
     /// The IM app's secret key: reading or rotating it.
     pub const IM_SECRET: &str = "im_secret";
+    /// Conversations the caller serves or may take.
+    pub const CONVERSATIONS: &str = "conversations";
+    /// Every conversation of the tenant and who is queued.
+    pub const ALL_CONVERSATIONS: &str = "all_conversations";
+    /// The caller's own online/suspended status.
+    pub const AGENT_STATUS: &str = "agent_status";
 }
 
 pub mod action {
@@ -72,6 +78,14 @@ const PERMISSIONS: &[[&str; 4]] = &[
     ["admin", "tenant:*", object::SKILL_GROUPS, "*"],
     ["admin", "tenant:*", object::IM_APP, "*"],
     ["agent", "tenant:*", object::SKILL_GROUPS, action::READ],
+    ["super_admin", "tenant:*", object::CONVERSATIONS, "*"],
+    ["super_admin", "tenant:*", object::ALL_CONVERSATIONS, "*"],
+    ["super_admin", "tenant:*", object::AGENT_STATUS, "*"],
+    ["admin", "tenant:*", object::CONVERSATIONS, "*"],
+    ["admin", "tenant:*", object::ALL_CONVERSATIONS, "*"],
+    ["admin", "tenant:*", object::AGENT_STATUS, "*"],
+    ["agent", "tenant:*", object::CONVERSATIONS, "*"],
+    ["agent", "tenant:*", object::AGENT_STATUS, "*"],
 ];
 
 pub struct Authorizer {

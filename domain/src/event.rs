@@ -15,6 +15,18 @@ pub mod topic {
     /// Online-only signals (typing, read receipts): delivered to live sockets, never stored
     /// as messages.
     pub const SIGNALS: &str = "signals";
+    /// A conversation moved (queued, assigned, ended…) or a queue changed; consoles refresh.
+    pub const CONVERSATIONS: &str = "conversations";
+}
+
+/// What happened to a conversation, for the consoles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationChange {
+    Queued,
+    Assigned,
+    Transferred,
+    Ended,
 }
 
 /// What travels on the bus. Tagged so that new kinds can be added without breaking old nodes:
@@ -65,6 +77,19 @@ pub enum Event {
         reader: String,
         peer: String,
         seq: i64,
+    },
+    /// A conversation changed; its agent's consoles are told.
+    Conversation {
+        tenant_id: TenantId,
+        conversation_id: i64,
+        agent_id: Option<AccountId>,
+        skill_group_id: Option<crate::SkillGroupId>,
+        change: ConversationChange,
+    },
+    /// The queue of a skill group changed (someone joined, left or was assigned).
+    QueueChanged {
+        tenant_id: TenantId,
+        skill_group_id: crate::SkillGroupId,
     },
     /// Free-form payload, used by tests and diagnostics.
     Note {

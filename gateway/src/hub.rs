@@ -46,6 +46,11 @@ pub enum Hint {
         by: String,
         seq: i64,
     },
+    /// A conversation of this (agent) console changed.
+    Conversation {
+        conversation_id: i64,
+        change: kefu_domain::event::ConversationChange,
+    },
 }
 
 /// Ends a connection with a reason; the first reason given wins.
@@ -313,7 +318,24 @@ impl Hub {
                 self.nudge(*tenant_id, peer, hint.clone());
                 self.nudge(*tenant_id, reader, hint);
             }
-            Event::PolicyChanged | Event::Note { .. } => {}
+            Event::Conversation {
+                tenant_id,
+                conversation_id,
+                agent_id: Some(agent),
+                change,
+                ..
+            } => self.nudge(
+                *tenant_id,
+                &kefu_domain::authz::subject(*agent),
+                Hint::Conversation {
+                    conversation_id: *conversation_id,
+                    change: *change,
+                },
+            ),
+            Event::PolicyChanged
+            | Event::Note { .. }
+            | Event::Conversation { .. }
+            | Event::QueueChanged { .. } => {}
         }
     }
 
@@ -325,9 +347,11 @@ impl Hub {
         let messages = bus.subscribe(topic::MESSAGES).await?;
         let sessions = bus.subscribe(topic::SESSIONS).await?;
         let signals = bus.subscribe(topic::SIGNALS).await?;
+        let conversations = bus.subscribe(topic::CONVERSATIONS).await?;
         let hub = self.clone();
         Ok(tokio::spawn(async move {
-            let mut events = futures::stream::select_all([messages, sessions, signals]);
+            let mut events =
+                futures::stream::select_all([messages, sessions, signals, conversations]);
             while let Some(event) = events.next().await {
                 hub.on_event(&event);
             }

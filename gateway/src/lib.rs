@@ -35,6 +35,8 @@ pub struct GatewayState {
     pub hub: Arc<hub::Hub>,
     /// The client for callbacks to tenants' servers.
     pub http: reqwest::Client,
+    /// Typing signals from one socket are passed on at most this often (ms); 1000 in service.
+    pub typing_interval_ms: i64,
     /// Uploaded files and the links to them.
     pub media: Arc<media::Media>,
 }

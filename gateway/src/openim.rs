@@ -145,10 +145,14 @@ pub(crate) async fn append(
     announce: bool,
 ) -> Result<kefu_store::Appended, ImError> {
     let dedup_since = message.created_at - DEDUP_WINDOW_MS;
+    let wants_human = kefu_engine::asks_for_human(&message.text);
     let appended = state
         .store
         .append_message(tenant, message, dedup_since)
         .await?;
+    if wants_human && !appended.duplicate {
+        to_human(state, tenant, &appended.message).await;
+    }
     if announce && !appended.duplicate {
         let m = &appended.message;
         let event = Event::MessageStored {
@@ -163,6 +167,42 @@ pub(crate) async fn append(
         }
     }
     Ok(appended)
+}
+
+/// A buyer wrote a transfer keyword to a customer-service account: their conversation joins
+/// the account's skill group queue (or the tenant's first group). A failure here is logged;
+/// the message itself is stored either way.
+async fn to_human(state: &crate::GatewayState, tenant: kefu_domain::TenantId, m: &StoredMessage) {
+    let app = match state.store.get_im_app(tenant).await {
+        Ok(Some(app)) => app,
+        _ => return,
+    };
+    let Some(account) = app
+        .service_accounts
+        .iter()
+        .find(|a| a.identifier == m.to_account)
+    else {
+        return;
+    };
+    let group = match account.skill_group_id {
+        Some(g) => Some(g),
+        None => match state.store.list_skill_groups(tenant).await {
+            Ok(groups) => groups.first().map(|g| g.id),
+            Err(_) => None,
+        },
+    };
+    let Some(group) = group else {
+        tracing::warn!(%tenant, "a buyer asked for a human but the tenant has no skill group");
+        return;
+    };
+    let engine =
+        kefu_engine::Engine::new(state.store.clone(), state.bus.clone(), state.clock.clone());
+    if let Err(e) = engine
+        .request_human(tenant, &m.from_account, &m.to_account, group)
+        .await
+    {
+        tracing::warn!(error = %e, %tenant, "queueing a buyer for a human failed");
+    }
 }
 
 /// Stores one message to `to` and announces it. Returns the stored (or original) message.

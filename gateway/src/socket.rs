@@ -109,6 +109,11 @@ enum ServerFrame<'a> {
         by: &'a str,
         seq: i64,
     },
+    /// One of this console's conversations changed (assigned, transferred, ended…).
+    Conversation {
+        conversation_id: i64,
+        change: kefu_domain::event::ConversationChange,
+    },
     Error {
         code: i64,
         message: &'a str,
@@ -130,9 +135,6 @@ pub(crate) struct Peer {
     /// When this socket last sent a typing signal (ms), to pass on at most one a second.
     last_typing: std::sync::atomic::AtomicI64,
 }
-
-/// Typing signals from one socket are passed on at most this often.
-const TYPING_EVERY_MS: i64 = 1_000;
 
 #[handler]
 pub async fn upgrade(ws: WebSocket, state: Data<&GatewayState>) -> impl IntoResponse {
@@ -276,6 +278,9 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
                     Hint::Recalled { chat_id, seq } => send(&mut sink, &ServerFrame::Recalled { chat_id, seq }).await,
                     Hint::Typing { from } => send(&mut sink, &ServerFrame::Typing { from: &from }).await,
                     Hint::Read { chat_id, by, seq } => send(&mut sink, &ServerFrame::Read { chat_id, by: &by, seq }).await,
+                    Hint::Conversation { conversation_id, change } => {
+                        send(&mut sink, &ServerFrame::Conversation { conversation_id, change }).await
+                    }
                 };
                 if !ok {
                     break;
@@ -473,7 +478,7 @@ async fn on_frame(
             }
             let now = state.clock.now();
             let last = peer.last_typing.load(std::sync::atomic::Ordering::Relaxed);
-            if now - last >= TYPING_EVERY_MS {
+            if now - last >= state.typing_interval_ms {
                 peer.last_typing
                     .store(now, std::sync::atomic::Ordering::Relaxed);
                 let event = kefu_domain::event::Event::Typing {

@@ -96,6 +96,7 @@ async fn env(db: TestDb) -> Env {
         hub: kefu_gateway::hub::Hub::new(),
         http: http_client(),
         media: kefu_gateway::media::Media::in_temp_dir(),
+        typing_interval_ms: 1000,
     };
     let ep = Route::new()
         .nest("/v4", kefu_gateway::routes(state))

@@ -41,6 +41,7 @@ async fn env(db: TestDb, objects: Arc<dyn ObjectStore>, backend: &str) -> Env {
         hub: kefu_gateway::hub::Hub::new(),
         http: kefu_gateway::callbacks::http_client(),
         media: Arc::new(Media::new(objects, "", 3600)),
+        typing_interval_ms: 1000,
     };
     let ep = Route::new()
         .nest("/v4", kefu_gateway::routes(state.clone()))

@@ -40,6 +40,7 @@ async fn gateway(db: TestDb) -> Gw {
                 hub: kefu_gateway::hub::Hub::new(),
                 http: kefu_gateway::callbacks::http_client(),
                 media: kefu_gateway::media::Media::in_temp_dir(),
+                typing_interval_ms: 1000,
             }),
         )
         .map_to_response()
@@ -838,6 +839,7 @@ async fn past_the_per_second_limit_calls_get_60007_until_the_next_second() {
                 hub: kefu_gateway::hub::Hub::new(),
                 http: kefu_gateway::callbacks::http_client(),
                 media: kefu_gateway::media::Media::in_temp_dir(),
+                typing_interval_ms: 1000,
             }),
         )
         .map_to_response()
@@ -878,4 +880,47 @@ async fn past_the_per_second_limit_calls_get_60007_until_the_next_second() {
         0,
         "the next second starts afresh"
     );
+}
+
+#[tokio::test]
+async fn a_buyer_who_writes_rg_to_the_service_account_joins_the_queue() {
+    for db in databases().await {
+        let gw = gateway(db).await;
+        let group = gw
+            .store
+            .create_skill_group(gw.app.tenant_id, "售前", gw.clock.now())
+            .await
+            .unwrap();
+        import_buyers(&gw, &["buyer_9", "buyer_8"]).await;
+        let send_as = |from: &str, random: i64, words: &str| {
+            json!({ "From_Account": from, "To_Account": "@customer_service_account",
+                    "MsgRandom": random, "MsgBody": text(words) })
+        };
+        let send = |random: i64, words: &str| send_as("buyer_9", random, words);
+        // An ordinary question opens nothing by itself.
+        assert_eq!(code(&gw.call("openim/sendmsg", send(1, "有货吗")).await), 0);
+        let queued = |gw: &Gw| {
+            let store = gw.store.clone();
+            let tenant = gw.app.tenant_id;
+            async move {
+                store
+                    .queue_of(tenant, group.id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| c.buyer)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert!(queued(&gw).await.is_empty(), "{}", gw.name);
+        // " rg " in any case asks for a human.
+        assert_eq!(code(&gw.call("openim/sendmsg", send(2, " Rg ")).await), 0);
+        assert_eq!(queued(&gw).await, ["buyer_9"], "{}", gw.name);
+        // Asking again keeps the buyer's one place in the queue.
+        gw.clock.advance(1_000);
+        let other = send_as("buyer_8", 4, "人工");
+        assert_eq!(code(&gw.call("openim/sendmsg", other).await), 0);
+        assert_eq!(code(&gw.call("openim/sendmsg", send(3, "人工")).await), 0);
+        assert_eq!(queued(&gw).await, ["buyer_9", "buyer_8"], "{}", gw.name);
+    }
 }

@@ -41,6 +41,7 @@ async fn env(db: TestDb) -> Env {
         hub,
         http: kefu_gateway::callbacks::http_client(),
         media: kefu_gateway::media::Media::in_temp_dir(),
+        typing_interval_ms: 1000,
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

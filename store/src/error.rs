@@ -12,6 +12,11 @@ pub enum StoreError {
     SeatLimitReached { max: i64 },
     #[error("the account is logged in elsewhere")]
     AlreadyLoggedIn,
+    #[error("the plan allows {max} agents online at once and all are online")]
+    OnlineLimitReached { max: i64 },
+    /// The change does not fit the current state; the text says why.
+    #[error("{0}")]
+    Conflict(String),
     #[error("skill group {0} does not exist in this tenant")]
     UnknownSkillGroup(SkillGroupId),
     #[error("database error: {0}")]

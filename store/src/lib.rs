@@ -11,13 +11,14 @@
 mod error;
 mod model;
 mod postgres;
+mod routing;
 mod sql;
 mod sqlite;
 pub mod testing;
 
 use async_trait::async_trait;
 use kefu_domain::clock::Millis;
-use kefu_domain::{AccountId, TenantId};
+use kefu_domain::{AccountId, SkillGroupId, TenantId};
 use std::sync::Arc;
 
 pub use error::{ConnectError, StoreError};
@@ -278,6 +279,103 @@ pub trait CallbackStore: Send + Sync {
     ) -> Result<Vec<OutboxEntry>>;
 }
 
+/// The conversation engine's state: agent status, routing settings, conversations, sessions and
+/// their events. Every change that moves a conversation records its event in the same
+/// transaction.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Sets an agent online or suspended. Going online is refused with
+    /// [`StoreError::OnlineLimitReached`] when the plan's `max_online` agents are online; the
+    /// count and the change happen under the tenant's lock.
+    async fn set_agent_status(
+        &self,
+        tenant: TenantId,
+        agent: AccountId,
+        status: AgentStatus,
+        now: Millis,
+    ) -> Result<AgentState>;
+    /// Every agent who has ever had a status; the others are suspended.
+    async fn agent_states(&self, tenant: TenantId) -> Result<Vec<AgentState>>;
+    async fn set_group_routing(
+        &self,
+        tenant: TenantId,
+        group: SkillGroupId,
+        routing: &GroupRouting,
+        now: Millis,
+    ) -> Result<()>;
+    async fn group_routing(
+        &self,
+        tenant: TenantId,
+        group: SkillGroupId,
+    ) -> Result<Option<GroupRouting>>;
+    /// A member's own cap in a group (`None`: the group's).
+    async fn set_member_cap(
+        &self,
+        tenant: TenantId,
+        group: SkillGroupId,
+        agent: AccountId,
+        cap: Option<i64>,
+    ) -> Result<()>;
+    /// The buyer's open conversation with a service account, opened (in `flow`) if there is
+    /// none; true when it was opened now.
+    async fn open_conversation(
+        &self,
+        tenant: TenantId,
+        buyer: &str,
+        service_account: &str,
+        channel: &str,
+        now: Millis,
+    ) -> Result<(Conversation, bool)>;
+    /// Puts a conversation with the bot, or in another queue, at the end of `group`'s queue.
+    async fn enqueue(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        group: SkillGroupId,
+        actor: &str,
+        now: Millis,
+    ) -> Result<Conversation>;
+    /// Gives the head of `group`'s queue to an online member with room, chosen by the group's
+    /// strategy. `None` when the queue is empty, nobody has room, or the group is manual.
+    async fn assign_next(
+        &self,
+        tenant: TenantId,
+        group: SkillGroupId,
+        now: Millis,
+    ) -> Result<Option<Assignment>>;
+    /// An online agent takes a queued conversation (manual pick, or an admin taking one).
+    async fn take_conversation(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        agent: AccountId,
+        actor: &str,
+        now: Millis,
+    ) -> Result<Assignment>;
+    /// Ends a conversation in any state, freeing its agent's slot.
+    async fn end_conversation(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        end: EndRequest,
+        now: Millis,
+    ) -> Result<Conversation>;
+    async fn get_conversation(&self, tenant: TenantId, id: i64) -> Result<Option<Conversation>>;
+    /// Most recently changed first.
+    async fn list_conversations(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<Conversation>>;
+    /// A group's queue in order: position = index + 1.
+    async fn queue_of(&self, tenant: TenantId, group: SkillGroupId) -> Result<Vec<Conversation>>;
+    async fn conversation_events(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+    ) -> Result<Vec<ConversationEvent>>;
+}
+
 /// casbin's rules, kept in the database so that every node and both backends share them.
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
@@ -306,6 +404,7 @@ pub trait Store:
     + ImStore
     + MessageStore
     + CallbackStore
+    + ConversationStore
 {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for readiness checks.

@@ -383,3 +383,184 @@ impl Chat {
         }
     }
 }
+
+/// Whether an agent takes new conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentStatus {
+    Online,
+    Suspended,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Online => "online",
+            AgentStatus::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "online" => Some(AgentStatus::Online),
+            "suspended" => Some(AgentStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentState {
+    pub account_id: AccountId,
+    pub status: AgentStatus,
+    pub status_since: Millis,
+    /// Conversations assigned to the agent now.
+    pub active: i64,
+    pub last_assigned_at: Millis,
+}
+
+/// How a skill group hands out its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Lowest load ÷ capacity first; ties go to the agent idle longest.
+    LeastBusy,
+    /// Members in turn, by account id, skipping those without room.
+    RoundRobin,
+    /// The agent whose last assignment is oldest.
+    LongestIdle,
+    /// Nobody is assigned automatically; agents take buyers from the queue.
+    Manual,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::LeastBusy => "least_busy",
+            Strategy::RoundRobin => "round_robin",
+            Strategy::LongestIdle => "longest_idle",
+            Strategy::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "least_busy" => Some(Strategy::LeastBusy),
+            "round_robin" => Some(Strategy::RoundRobin),
+            "longest_idle" => Some(Strategy::LongestIdle),
+            "manual" => Some(Strategy::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// A skill group's routing settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRouting {
+    /// Conversations one agent serves at once (接待人数上限), unless the member has their own.
+    pub agent_cap: i64,
+    pub strategy: Strategy,
+}
+
+impl Default for GroupRouting {
+    fn default() -> Self {
+        Self {
+            agent_cap: 3,
+            strategy: Strategy::LeastBusy,
+        }
+    }
+}
+
+/// Where a conversation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationState {
+    /// With the service flow or bot.
+    Flow,
+    Queued,
+    Assigned,
+    Ended,
+}
+
+impl ConversationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Flow => "flow",
+            ConversationState::Queued => "queued",
+            ConversationState::Assigned => "assigned",
+            ConversationState::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "flow" => Some(ConversationState::Flow),
+            "queued" => Some(ConversationState::Queued),
+            "assigned" => Some(ConversationState::Assigned),
+            "ended" => Some(ConversationState::Ended),
+            _ => None,
+        }
+    }
+}
+
+/// One visit of a buyer to a customer-service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    pub buyer: String,
+    pub service_account: String,
+    pub channel: String,
+    pub skill_group_id: Option<SkillGroupId>,
+    pub state: ConversationState,
+    pub queued_at: Option<Millis>,
+    pub agent_id: Option<AccountId>,
+    /// The current (or last) agent session.
+    pub session_id: Option<i64>,
+    /// Restored to its agent after an abnormal exit; cleared when it ends.
+    pub recover: bool,
+    pub end_reason: Option<String>,
+    pub ended_by: Option<String>,
+    pub ended_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A buyer given to an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub conversation: Conversation,
+    pub agent_id: AccountId,
+    pub session_id: i64,
+}
+
+/// Why and how a conversation ends.
+#[derive(Debug, Clone)]
+pub struct EndRequest {
+    /// `agent`, `buyer_left`, `timeout`, `admin`.
+    pub reason: String,
+    /// Who: `account:7`, `buyer:u1`, `system`.
+    pub actor: String,
+    /// Consultation category ids chosen by the agent.
+    pub categories: Vec<i64>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub agent: Option<AccountId>,
+    pub state: Option<ConversationState>,
+    pub skill_group: Option<SkillGroupId>,
+    /// Only conversations not ended (queued, assigned, flow).
+    pub open_only: bool,
+    pub limit: i64,
+}
+
+/// A milestone of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationEvent {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub session_id: Option<i64>,
+    pub kind: String,
+    pub actor: String,
+    pub detail: String,
+    pub at: Millis,
+}

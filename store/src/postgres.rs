@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: production, shared by every replica.
 
 use crate::error::{ConnectError, redact_url};
-use crate::sql::{accounts, callbacks, im, messages, misc, sessions, tenants};
+use crate::sql::{accounts, callbacks, conversations, im, messages, misc, sessions, tenants};
 use crate::{Backend, Result, Store};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
@@ -52,6 +52,7 @@ misc::impl_misc_stores!(PgStore);
 im::impl_im_store!(PgStore);
 messages::impl_message_store!(PgStore);
 callbacks::impl_callback_store!(PgStore, Postgres);
+conversations::impl_conversation_store!(PgStore, Postgres, "BEGIN");
 
 #[async_trait::async_trait]
 impl Store for PgStore {

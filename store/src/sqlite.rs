@@ -1,7 +1,7 @@
 //! The SQLite backend: the embedded default, one file in WAL mode.
 
 use crate::error::{ConnectError, redact_url};
-use crate::sql::{accounts, callbacks, im, messages, misc, sessions, tenants};
+use crate::sql::{accounts, callbacks, conversations, im, messages, misc, sessions, tenants};
 use crate::{Backend, Result, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
@@ -55,6 +55,7 @@ misc::impl_misc_stores!(SqliteStore);
 im::impl_im_store!(SqliteStore);
 messages::impl_message_store!(SqliteStore);
 callbacks::impl_callback_store!(SqliteStore, Sqlite);
+conversations::impl_conversation_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {

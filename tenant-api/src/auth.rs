@@ -93,6 +93,14 @@ impl AuthApi {
             .logins
             .login(tenant, body.username.trim(), &body.password, &origin)
             .await?;
+        // Every login starts suspended: the agent goes online when ready. Their current
+        // conversations stay theirs.
+        if let Some(tenant) = out.account.tenant_id {
+            state
+                .engine()
+                .set_status(tenant, out.account.id, kefu_store::AgentStatus::Suspended)
+                .await?;
+        }
         Ok(Json(LoginResponse {
             token: out.token,
             must_change_password: out.account.must_change_password,

@@ -40,6 +40,10 @@ pub enum ErrorCode {
     /// The tenant's owner cannot be deleted, disabled or demoted.
     OwnerProtected,
     PayloadTooLarge,
+    /// The plan's agents-online limit is reached; someone must go offline first.
+    OnlineLimitReached,
+    /// The record changed state first (already ended, taken by another agent…); refresh it.
+    StateConflict,
     Internal,
     /// A dependency (database, bus) is not answering.
     Unavailable,
@@ -97,7 +101,9 @@ impl ApiError {
             | TenantDisabled
             | OwnerProtected => Self::Forbidden(b),
             NotFound => Self::NotFound(b),
-            SeatLimitReached | AlreadyLoggedIn | Duplicate => Self::Conflict(b),
+            SeatLimitReached | AlreadyLoggedIn | Duplicate | OnlineLimitReached | StateConflict => {
+                Self::Conflict(b)
+            }
             PayloadTooLarge => Self::PayloadTooLarge(b),
             TooManyAttempts => Self::TooManyRequests(b),
             Internal => Self::Internal(b),
@@ -173,6 +179,13 @@ impl From<StoreError> for ApiError {
                 ErrorCode::UnknownSkillGroup,
                 format!("skill group {id} does not exist; pick one from GET /api/v1/skill-groups"),
             ),
+            StoreError::OnlineLimitReached { max } => Self::new(
+                ErrorCode::OnlineLimitReached,
+                format!(
+                    "your plan allows {max} agents online at once and all are online; ask a colleague to go offline, or the platform operator to raise the limit"
+                ),
+            ),
+            StoreError::Conflict(why) => Self::new(ErrorCode::StateConflict, why),
             StoreError::Database(e) => Self::internal(e),
         }
     }

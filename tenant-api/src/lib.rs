@@ -6,6 +6,7 @@
 
 mod accounts;
 mod auth;
+mod conversations;
 mod dto;
 pub mod error;
 mod im_app;
@@ -70,6 +71,11 @@ impl State {
             .ok_or_else(|| ApiError::forbidden("this route is for tenant accounts"))
     }
 
+    /// The conversation engine over this state's store, bus and clock.
+    pub(crate) fn engine(&self) -> kefu_engine::Engine {
+        kefu_engine::Engine::new(self.store.clone(), self.bus.clone(), self.clock.clone())
+    }
+
     /// Tells every node (this one first) that role assignments changed.
     pub(crate) async fn policy_changed(&self) {
         self.authz.reload().await;
@@ -84,6 +90,7 @@ type Apis = (
     platform::PlatformApi,
     accounts::AccountsApi,
     im_app::ImAppApi,
+    conversations::ConversationsApi,
     ops::OpsApi,
 );
 
@@ -95,6 +102,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             platform::PlatformApi,
             accounts::AccountsApi,
             im_app::ImAppApi,
+            conversations::ConversationsApi,
             ops::OpsApi,
         ),
         "Kefu tenant API",

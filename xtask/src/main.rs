@@ -13,7 +13,10 @@ const USAGE: &str = "usage: cargo xtask <command>
   run [--release]     build and run Kefu on the embedded default with the demo tenant
   test                run every test (PostgreSQL and Redis too when they answer locally)
   openapi [--check]   regenerate openapi/openapi.json, or check it is current
-  fences              check that crates depend only in the allowed direction";
+  fences              check that crates depend only in the allowed direction
+  bench gateway [--seconds N]
+                      build release binaries and measure the gateway: Kefu pinned to core 0,
+                      the load generator to core 1; prints each figure beside its target";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +26,7 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("openapi") => openapi(rest.contains(&"--check")),
         Some("fences") => fences(),
+        Some("bench") if rest.first() == Some(&"gateway") => bench_gateway(&rest[1..]),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -59,6 +63,40 @@ fn run(release: bool) -> Result<()> {
         cmd.arg("--release");
     }
     cmd.args(["--", "serve", "--demo"]);
+    status(cmd)
+}
+
+fn bench_gateway(args: &[&str]) -> Result<()> {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "kefu",
+        "--package",
+        "kefu-bench",
+    ]);
+    status(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("release");
+    let mut cmd = Command::new("taskset");
+    cmd.current_dir(root()).arg("-c").arg("1");
+    cmd.arg(target.join("kefu-bench"))
+        .arg("gateway")
+        .arg("--kefu")
+        .arg(target.join("kefu"));
+    let postgres = std::env::var("KEFU_TEST_DATABASE_URL").ok().or_else(|| {
+        answers("127.0.0.1:5432").then(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    });
+    match postgres {
+        Some(url) => {
+            cmd.arg("--postgres").arg(url);
+        }
+        None => eprintln!("xtask: no PostgreSQL answers; the benchmark runs on SQLite only"),
+    }
+    cmd.args(args);
     status(cmd)
 }
 
@@ -183,6 +221,10 @@ const FENCES: &[(&str, &[&str])] = &[
         &["sqlx", "poem", "redis", "tokio", "kefu-store"],
     ),
     ("kefu-gateway", &["poem-openapi", "kefu-tenant-api"]),
+    (
+        "kefu-engine",
+        &["poem", "poem-openapi", "kefu-auth", "kefu-gateway"],
+    ),
 ];
 
 fn fences() -> Result<()> {

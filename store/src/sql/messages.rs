@@ -114,13 +114,14 @@ macro_rules! impl_message_store {
                     return Ok(Vec::new());
                 };
                 // Without a cursor, everything up to max_time; with one, strictly before it in
-                // (time, MsgSeq, seq) order.
+                // (time, MsgSeq, seq) order. The row comparison is one range on the
+                // (chat_id, msg_time, msg_seq, seq) index for both databases.
                 let c = q.before.unwrap_or($crate::RoamCursor { msg_time: q.max_time, msg_seq: i64::MAX, seq: i64::MAX });
                 let rows: Vec<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
                     "select ",
                     $crate::sql::rows::message_columns!(),
                     " from messages where chat_id = $1 and tenant_id = $2 and msg_time >= $3 and msg_time <= $4 \
-                     and (msg_time < $5 or (msg_time = $5 and (msg_seq < $6 or (msg_seq = $6 and seq < $7)))) \
+                     and (msg_time, msg_seq, seq) < ($5, $6, $7) \
                      order by msg_time desc, msg_seq desc, seq desc limit $8"
                 ))
                 .bind(chat_id)

@@ -5,6 +5,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod callbacks;
+pub(crate) mod conversations;
 pub(crate) mod im;
 pub(crate) mod messages;
 pub(crate) mod misc;

@@ -280,3 +280,76 @@ macro_rules! outbox_columns {
     };
 }
 pub(crate) use outbox_columns;
+
+/// The columns [`ConversationRow`] reads, in its order.
+macro_rules! CONVERSATION_COLUMNS {
+    () => {
+        "id, tenant_id, buyer, service_account, channel, skill_group_id, state, queued_at, agent_id, \
+         session_id, recover, end_reason, ended_by, ended_at, created_at, updated_at"
+    };
+}
+pub(crate) use CONVERSATION_COLUMNS;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConversationRow {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub buyer: String,
+    pub service_account: String,
+    pub channel: String,
+    pub skill_group_id: Option<i64>,
+    pub state: String,
+    pub queued_at: Option<i64>,
+    pub agent_id: Option<i64>,
+    pub session_id: Option<i64>,
+    pub recover: bool,
+    pub end_reason: Option<String>,
+    pub ended_by: Option<String>,
+    pub ended_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<ConversationRow> for Conversation {
+    fn from(r: ConversationRow) -> Self {
+        Conversation {
+            id: r.id,
+            tenant_id: TenantId(r.tenant_id),
+            buyer: r.buyer,
+            service_account: r.service_account,
+            channel: r.channel,
+            skill_group_id: r.skill_group_id.map(SkillGroupId),
+            state: ConversationState::parse(&r.state).unwrap_or(ConversationState::Ended),
+            queued_at: r.queued_at,
+            agent_id: r.agent_id.map(AccountId),
+            session_id: r.session_id,
+            recover: r.recover,
+            end_reason: r.end_reason,
+            ended_by: r.ended_by,
+            ended_at: r.ended_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentStateRow {
+    pub account_id: i64,
+    pub status: String,
+    pub status_since: i64,
+    pub active: i64,
+    pub last_assigned_at: i64,
+}
+
+impl From<AgentStateRow> for AgentState {
+    fn from(r: AgentStateRow) -> Self {
+        AgentState {
+            account_id: AccountId(r.account_id),
+            status: AgentStatus::parse(&r.status).unwrap_or(AgentStatus::Suspended),
+            status_since: r.status_since,
+            active: r.active,
+            last_assigned_at: r.last_assigned_at,
+        }
+    }
+}

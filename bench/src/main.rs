@@ -1,0 +1,50 @@
+//! `kefu-bench`: the load generator and the reference relay behind `cargo xtask bench gateway`.
+//!
+//! ```text
+//! kefu-bench relay --listen 127.0.0.1:9000
+//! kefu-bench gateway --kefu target/release/kefu [--postgres URL] [--seconds 10]
+//! ```
+//!
+//! `gateway` starts Kefu (and the relay) pinned to core 0 with `taskset`, while it runs
+//! itself on core 1 (xtask starts it that way), measures each figure of the gateway issue and
+//! prints them beside their targets. Figures are printed, never asserted: a slower machine
+//! gives smaller numbers, not a failing build.
+
+mod load;
+mod relay;
+mod server;
+
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Under `taskset -c N` tokio sees one CPU and starts one worker.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match args.first().map(String::as_str) {
+        Some("relay") => {
+            let listen = flag(&args, "--listen").context("relay needs --listen ADDR")?;
+            rt.block_on(relay::serve(&listen))
+        }
+        Some("gateway") => {
+            let kefu = PathBuf::from(flag(&args, "--kefu").context("gateway needs --kefu PATH")?);
+            let seconds = flag(&args, "--seconds")
+                .map(|s| s.parse::<u64>())
+                .transpose()?
+                .unwrap_or(10);
+            let postgres = flag(&args, "--postgres");
+            rt.block_on(server::run_all(&kefu, postgres.as_deref(), seconds))
+        }
+        _ => bail!(
+            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N]"
+        ),
+    }
+}

@@ -1,0 +1,695 @@
+//! The conversation engine's state: agent status, routing settings, conversations, their
+//! sessions and events. Assignment is one transaction that locks the skill group row and
+//! claims the conversation and the agent's slot with conditional updates, so two nodes (or
+//! two events on one node) never give a buyer to two agents or push an agent past its cap.
+
+macro_rules! impl_conversation_store {
+    // $BEGIN starts a writing transaction: SQLite's `BEGIN IMMEDIATE` takes the write lock at
+    // once, so a transaction that reads before it writes cannot deadlock with another.
+    ($S:ty, $DB:ty, $BEGIN:expr) => {
+        impl $S {
+            async fn conversation_in(
+                tx: &mut sqlx::Transaction<'_, $DB>,
+                tenant: i64,
+                id: i64,
+            ) -> $crate::Result<Option<$crate::Conversation>> {
+                let row: Option<$crate::sql::rows::ConversationRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::CONVERSATION_COLUMNS!(),
+                    " from conversations where tenant_id = $1 and id = $2"
+                ))
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn event(
+                tx: &mut sqlx::Transaction<'_, $DB>,
+                tenant: i64,
+                m: $crate::routing::Milestone<'_>,
+                now: i64,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "insert into conversation_events (tenant_id, conversation_id, session_id, kind, actor, detail, at) \
+                     values ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(tenant)
+                .bind(m.conversation)
+                .bind(m.session)
+                .bind(m.kind)
+                .bind(m.actor)
+                .bind(m.detail)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Gives conversation `id` (queued) to `agent` in one transaction already holding
+            /// the group lock: claims the conversation, opens a session, records the events.
+            async fn hand_over(
+                tx: &mut sqlx::Transaction<'_, $DB>,
+                tenant: i64,
+                h: $crate::routing::HandOver<'_>,
+                now: i64,
+            ) -> $crate::Result<Option<$crate::Assignment>> {
+                let (id, group, agent) = (h.conversation, h.group, h.agent);
+                let claimed = sqlx::query(
+                    "update conversations set state = 'assigned', agent_id = $3, updated_at = $4 \
+                     where tenant_id = $1 and id = $2 and state = 'queued'",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(agent)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    return Ok(None);
+                }
+                let session: i64 = sqlx::query_scalar(
+                    "insert into conversation_sessions (tenant_id, conversation_id, agent_id, skill_group_id, started_at) \
+                     values ($1, $2, $3, $4, $5) returning id",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(agent)
+                .bind(group)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?;
+                sqlx::query("update conversations set session_id = $3 where tenant_id = $1 and id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(session)
+                    .execute(&mut **tx)
+                    .await?;
+                let detail = format!("{{\"agent_id\":{agent}}}");
+                let m = $crate::routing::Milestone {
+                    conversation: id,
+                    session: Some(session),
+                    kind: h.kind,
+                    actor: h.actor,
+                    detail: &detail,
+                };
+                Self::event(tx, tenant, m, now).await?;
+                let conversation = Self::conversation_in(tx, tenant, id)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound)?;
+                Ok(Some($crate::Assignment {
+                    conversation,
+                    agent_id: kefu_domain::AccountId(agent),
+                    session_id: session,
+                }))
+            }
+
+            /// Takes one slot of `agent` if they are online with room under `cap`.
+            async fn claim_slot(
+                tx: &mut sqlx::Transaction<'_, $DB>,
+                tenant: i64,
+                agent: i64,
+                cap: Option<i64>,
+                now: i64,
+            ) -> $crate::Result<bool> {
+                let claimed = sqlx::query(
+                    "update agent_states set active = active + 1, last_assigned_at = $3 \
+                     where tenant_id = $1 and account_id = $2 and status = 'online' \
+                     and ($4 is null or active < $4)",
+                )
+                .bind(tenant)
+                .bind(agent)
+                .bind(now)
+                .bind(cap)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                Ok(claimed == 1)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::ConversationStore for $S {
+            async fn set_agent_status(
+                &self,
+                tenant: kefu_domain::TenantId,
+                agent: kefu_domain::AccountId,
+                status: $crate::AgentStatus,
+                now: i64,
+            ) -> $crate::Result<$crate::AgentState> {
+                let mut tx = self.pool.begin_with($BEGIN).await?;
+                // Writing the tenant row serialises status changes of one tenant, so the
+                // online count and the change happen as one.
+                let max_online: Option<i64> = sqlx::query_scalar(
+                    "update tenants set updated_at = updated_at where id = $1 returning max_online",
+                )
+                .bind(tenant.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let max_online = max_online.ok_or($crate::StoreError::NotFound)?;
+                let current: Option<String> = sqlx::query_scalar(
+                    "select status from agent_states where tenant_id = $1 and account_id = $2",
+                )
+                .bind(tenant.0)
+                .bind(agent.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let changed = current.as_deref() != Some(status.as_str());
+                if status == $crate::AgentStatus::Online && changed {
+                    let online: i64 = sqlx::query_scalar(
+                        "select count(*) from agent_states where tenant_id = $1 and status = 'online'",
+                    )
+                    .bind(tenant.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if online >= max_online {
+                        return Err($crate::StoreError::OnlineLimitReached { max: max_online });
+                    }
+                }
+                if changed {
+                    sqlx::query(
+                        "insert into agent_states (tenant_id, account_id, status, status_since) values ($1, $2, $3, $4) \
+                         on conflict (tenant_id, account_id) do update set status = excluded.status, status_since = excluded.status_since",
+                    )
+                    .bind(tenant.0)
+                    .bind(agent.0)
+                    .bind(status.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "insert into agent_status_log (tenant_id, account_id, status, at) values ($1, $2, $3, $4)",
+                    )
+                    .bind(tenant.0)
+                    .bind(agent.0)
+                    .bind(status.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let row: $crate::sql::rows::AgentStateRow = sqlx::query_as(
+                    "select account_id, status, status_since, active, last_assigned_at from agent_states \
+                     where tenant_id = $1 and account_id = $2",
+                )
+                .bind(tenant.0)
+                .bind(agent.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row.into())
+            }
+
+            async fn agent_states(
+                &self,
+                tenant: kefu_domain::TenantId,
+            ) -> $crate::Result<Vec<$crate::AgentState>> {
+                let rows: Vec<$crate::sql::rows::AgentStateRow> = sqlx::query_as(
+                    "select account_id, status, status_since, active, last_assigned_at from agent_states \
+                     where tenant_id = $1 order by account_id",
+                )
+                .bind(tenant.0)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn set_group_routing(
+                &self,
+                tenant: kefu_domain::TenantId,
+                group: kefu_domain::SkillGroupId,
+                routing: &$crate::GroupRouting,
+                now: i64,
+            ) -> $crate::Result<()> {
+                let n = sqlx::query(
+                    "update skill_groups set agent_cap = $3, strategy = $4, updated_at = $5 \
+                     where tenant_id = $1 and id = $2",
+                )
+                .bind(tenant.0)
+                .bind(group.0)
+                .bind(routing.agent_cap)
+                .bind(routing.strategy.as_str())
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err($crate::StoreError::UnknownSkillGroup(group));
+                }
+                Ok(())
+            }
+
+            async fn group_routing(
+                &self,
+                tenant: kefu_domain::TenantId,
+                group: kefu_domain::SkillGroupId,
+            ) -> $crate::Result<Option<$crate::GroupRouting>> {
+                let row: Option<(i64, String)> = sqlx::query_as(
+                    "select agent_cap, strategy from skill_groups where tenant_id = $1 and id = $2",
+                )
+                .bind(tenant.0)
+                .bind(group.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(agent_cap, strategy)| $crate::GroupRouting {
+                    agent_cap,
+                    strategy: $crate::Strategy::parse(&strategy)
+                        .unwrap_or($crate::Strategy::LeastBusy),
+                }))
+            }
+
+            async fn set_member_cap(
+                &self,
+                tenant: kefu_domain::TenantId,
+                group: kefu_domain::SkillGroupId,
+                agent: kefu_domain::AccountId,
+                cap: Option<i64>,
+            ) -> $crate::Result<()> {
+                let n = sqlx::query(
+                    "update skill_group_members set cap = $4 \
+                     where tenant_id = $1 and skill_group_id = $2 and account_id = $3",
+                )
+                .bind(tenant.0)
+                .bind(group.0)
+                .bind(agent.0)
+                .bind(cap)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err($crate::StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn open_conversation(
+                &self,
+                tenant: kefu_domain::TenantId,
+                buyer: &str,
+                service_account: &str,
+                channel: &str,
+                now: i64,
+            ) -> $crate::Result<($crate::Conversation, bool)> {
+                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let inserted: Option<i64> = sqlx::query_scalar(
+                    "insert into conversations (tenant_id, buyer, service_account, channel, state, created_at, updated_at) \
+                     values ($1, $2, $3, $4, 'flow', $5, $5) \
+                     on conflict (tenant_id, buyer, service_account) where state <> 'ended' do nothing returning id",
+                )
+                .bind(tenant.0)
+                .bind(buyer)
+                .bind(service_account)
+                .bind(channel)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (id, created) = match inserted {
+                    Some(id) => {
+                        let actor = format!("buyer:{buyer}");
+                        let m = $crate::routing::Milestone {
+                            conversation: id,
+                            session: None,
+                            kind: "created",
+                            actor: &actor,
+                            detail: "{}",
+                        };
+                        Self::event(&mut tx, tenant.0, m, now).await?;
+                        (id, true)
+                    }
+                    None => {
+                        let id: i64 = sqlx::query_scalar(
+                            "select id from conversations where tenant_id = $1 and buyer = $2 \
+                             and service_account = $3 and state <> 'ended'",
+                        )
+                        .bind(tenant.0)
+                        .bind(buyer)
+                        .bind(service_account)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        (id, false)
+                    }
+                };
+                let conversation = Self::conversation_in(&mut tx, tenant.0, id)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok((conversation, created))
+            }
+
+            async fn enqueue(
+                &self,
+                tenant: kefu_domain::TenantId,
+                conversation: i64,
+                group: kefu_domain::SkillGroupId,
+                actor: &str,
+                now: i64,
+            ) -> $crate::Result<$crate::Conversation> {
+                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let exists: i64 = sqlx::query_scalar(
+                    "select count(*) from skill_groups where tenant_id = $1 and id = $2",
+                )
+                .bind(tenant.0)
+                .bind(group.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                if exists == 0 {
+                    return Err($crate::StoreError::UnknownSkillGroup(group));
+                }
+                let n = sqlx::query(
+                    "update conversations set state = 'queued', skill_group_id = $3, queued_at = $4, \
+                     agent_id = null, updated_at = $4 \
+                     where tenant_id = $1 and id = $2 and state in ('flow', 'queued')",
+                )
+                .bind(tenant.0)
+                .bind(conversation)
+                .bind(group.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    let current = Self::conversation_in(&mut tx, tenant.0, conversation).await?;
+                    return Err(match current {
+                        None => $crate::StoreError::NotFound,
+                        Some(c) => $crate::StoreError::Conflict(format!(
+                            "the conversation is {}; only a conversation with the bot or in a queue can join a queue",
+                            c.state.as_str()
+                        )),
+                    });
+                }
+                let detail = format!("{{\"skill_group_id\":{}}}", group.0);
+                let m = $crate::routing::Milestone {
+                    conversation,
+                    session: None,
+                    kind: "queued",
+                    actor,
+                    detail: &detail,
+                };
+                Self::event(&mut tx, tenant.0, m, now).await?;
+                let c = Self::conversation_in(&mut tx, tenant.0, conversation)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(c)
+            }
+
+            async fn assign_next(
+                &self,
+                tenant: kefu_domain::TenantId,
+                group: kefu_domain::SkillGroupId,
+                now: i64,
+            ) -> $crate::Result<Option<$crate::Assignment>> {
+                let mut tx = self.pool.begin_with($BEGIN).await?;
+                // The lock: one assignment per group at a time, on every node.
+                let settings: Option<(i64, String, i64)> = sqlx::query_as(
+                    "update skill_groups set updated_at = $3 where tenant_id = $1 and id = $2 \
+                     returning agent_cap, strategy, rr_last_agent",
+                )
+                .bind(tenant.0)
+                .bind(group.0)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((group_cap, strategy, rr_last)) = settings else {
+                    return Ok(None);
+                };
+                let strategy =
+                    $crate::Strategy::parse(&strategy).unwrap_or($crate::Strategy::LeastBusy);
+                if strategy == $crate::Strategy::Manual {
+                    return Ok(None);
+                }
+                let head: Option<i64> = sqlx::query_scalar(
+                    "select id from conversations where tenant_id = $1 and skill_group_id = $2 \
+                     and state = 'queued' order by queued_at, id limit 1",
+                )
+                .bind(tenant.0)
+                .bind(group.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(head) = head else {
+                    return Ok(None);
+                };
+                let candidates: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+                    "select s.account_id, coalesce(m.cap, $3) as cap, s.active, s.last_assigned_at \
+                     from skill_group_members m join agent_states s \
+                       on s.tenant_id = m.tenant_id and s.account_id = m.account_id \
+                     join accounts a on a.id = m.account_id and a.disabled = false \
+                     where m.tenant_id = $1 and m.skill_group_id = $2 and s.status = 'online' \
+                       and s.active < coalesce(m.cap, $3)",
+                )
+                .bind(tenant.0)
+                .bind(group.0)
+                .bind(group_cap)
+                .fetch_all(&mut *tx)
+                .await?;
+                let order = $crate::routing::order(strategy, rr_last, candidates);
+                for (agent, cap) in order {
+                    if !Self::claim_slot(&mut tx, tenant.0, agent, Some(cap), now).await? {
+                        continue;
+                    }
+                    let h = $crate::routing::HandOver {
+                        conversation: head,
+                        group: Some(group.0),
+                        agent,
+                        kind: "assigned",
+                        actor: "system",
+                    };
+                    let assigned = Self::hand_over(&mut tx, tenant.0, h, now).await?;
+                    let Some(assigned) = assigned else {
+                        return Ok(None);
+                    };
+                    if strategy == $crate::Strategy::RoundRobin {
+                        sqlx::query("update skill_groups set rr_last_agent = $3 where tenant_id = $1 and id = $2")
+                            .bind(tenant.0)
+                            .bind(group.0)
+                            .bind(agent)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    return Ok(Some(assigned));
+                }
+                Ok(None)
+            }
+
+            async fn take_conversation(
+                &self,
+                tenant: kefu_domain::TenantId,
+                conversation: i64,
+                agent: kefu_domain::AccountId,
+                actor: &str,
+                now: i64,
+            ) -> $crate::Result<$crate::Assignment> {
+                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let current = Self::conversation_in(&mut tx, tenant.0, conversation)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound)?;
+                let group = current.skill_group_id.map(|g| g.0);
+                if let Some(g) = group {
+                    sqlx::query("update skill_groups set updated_at = $3 where tenant_id = $1 and id = $2")
+                        .bind(tenant.0)
+                        .bind(g)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if current.state != $crate::ConversationState::Queued {
+                    return Err($crate::StoreError::Conflict(format!(
+                        "the conversation is {}, not queued; refresh the queue",
+                        current.state.as_str()
+                    )));
+                }
+                // Taking by hand may go past the group's cap, not past being online.
+                if !Self::claim_slot(&mut tx, tenant.0, agent.0, None, now).await? {
+                    return Err($crate::StoreError::Conflict(
+                        "go online before taking buyers from the queue".into(),
+                    ));
+                }
+                let h = $crate::routing::HandOver {
+                    conversation,
+                    group,
+                    agent: agent.0,
+                    kind: "accepted",
+                    actor,
+                };
+                let assigned = Self::hand_over(&mut tx, tenant.0, h, now)
+                .await?
+                .ok_or_else(|| $crate::StoreError::Conflict("another agent took this buyer first".into()))?;
+                tx.commit().await?;
+                Ok(assigned)
+            }
+
+            async fn end_conversation(
+                &self,
+                tenant: kefu_domain::TenantId,
+                conversation: i64,
+                end: $crate::EndRequest,
+                now: i64,
+            ) -> $crate::Result<$crate::Conversation> {
+                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let current = Self::conversation_in(&mut tx, tenant.0, conversation)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound)?;
+                let n = sqlx::query(
+                    "update conversations set state = 'ended', end_reason = $3, ended_by = $4, ended_at = $5, \
+                     recover = false, updated_at = $5 where tenant_id = $1 and id = $2 and state <> 'ended'",
+                )
+                .bind(tenant.0)
+                .bind(conversation)
+                .bind(&end.reason)
+                .bind(&end.actor)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err($crate::StoreError::Conflict(
+                        "the conversation has already ended".into(),
+                    ));
+                }
+                if current.state == $crate::ConversationState::Assigned {
+                    if let Some(agent) = current.agent_id {
+                        sqlx::query(
+                            "update agent_states set active = active - 1 \
+                             where tenant_id = $1 and account_id = $2 and active > 0",
+                        )
+                        .bind(tenant.0)
+                        .bind(agent.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let categories = end
+                        .categories
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    sqlx::query(
+                        "update conversation_sessions set ended_at = $3, end_reason = $4, categories = $5, note = $6 \
+                         where tenant_id = $1 and id = $2 and ended_at is null",
+                    )
+                    .bind(tenant.0)
+                    .bind(current.session_id)
+                    .bind(now)
+                    .bind(&end.reason)
+                    .bind(&categories)
+                    .bind(&end.note)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let detail = serde_json::json!({
+                    "reason": end.reason,
+                    "categories": end.categories,
+                    "note": end.note,
+                })
+                .to_string();
+                let m = $crate::routing::Milestone {
+                    conversation,
+                    session: current.session_id,
+                    kind: "ended",
+                    actor: &end.actor,
+                    detail: &detail,
+                };
+                Self::event(&mut tx, tenant.0, m, now).await?;
+                let c = Self::conversation_in(&mut tx, tenant.0, conversation)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(c)
+            }
+
+            async fn get_conversation(
+                &self,
+                tenant: kefu_domain::TenantId,
+                id: i64,
+            ) -> $crate::Result<Option<$crate::Conversation>> {
+                let row: Option<$crate::sql::rows::ConversationRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::CONVERSATION_COLUMNS!(),
+                    " from conversations where tenant_id = $1 and id = $2"
+                ))
+                .bind(tenant.0)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn list_conversations(
+                &self,
+                tenant: kefu_domain::TenantId,
+                filter: &$crate::ConversationFilter,
+            ) -> $crate::Result<Vec<$crate::Conversation>> {
+                let rows: Vec<$crate::sql::rows::ConversationRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::CONVERSATION_COLUMNS!(),
+                    " from conversations where tenant_id = $1 \
+                     and ($2 is null or agent_id = $2) \
+                     and ($3 is null or state = $3) \
+                     and ($4 is null or skill_group_id = $4) \
+                     and ($5 = false or state <> 'ended') \
+                     order by updated_at desc, id desc limit $6"
+                ))
+                .bind(tenant.0)
+                .bind(filter.agent.map(|a| a.0))
+                .bind(filter.state.map(|s| s.as_str()))
+                .bind(filter.skill_group.map(|g| g.0))
+                .bind(filter.open_only)
+                .bind(if filter.limit > 0 { filter.limit } else { 100 })
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn queue_of(
+                &self,
+                tenant: kefu_domain::TenantId,
+                group: kefu_domain::SkillGroupId,
+            ) -> $crate::Result<Vec<$crate::Conversation>> {
+                let rows: Vec<$crate::sql::rows::ConversationRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::CONVERSATION_COLUMNS!(),
+                    " from conversations where tenant_id = $1 and skill_group_id = $2 and state = 'queued' \
+                     order by queued_at, id"
+                ))
+                .bind(tenant.0)
+                .bind(group.0)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn conversation_events(
+                &self,
+                tenant: kefu_domain::TenantId,
+                conversation: i64,
+            ) -> $crate::Result<Vec<$crate::ConversationEvent>> {
+                let rows: Vec<(i64, i64, Option<i64>, String, String, String, i64)> = sqlx::query_as(
+                    "select id, conversation_id, session_id, kind, actor, detail, at from conversation_events \
+                     where tenant_id = $1 and conversation_id = $2 order by id",
+                )
+                .bind(tenant.0)
+                .bind(conversation)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, conversation_id, session_id, kind, actor, detail, at)| {
+                        $crate::ConversationEvent {
+                            id,
+                            conversation_id,
+                            session_id,
+                            kind,
+                            actor,
+                            detail,
+                            at,
+                        }
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_conversation_store;

@@ -1,0 +1,309 @@
+//! Agent status and conversations through the tenant API, on SQLite and (when configured)
+//! PostgreSQL: online against the plan, a buyer assigned the moment an agent goes online,
+//! manual taking, ending, and who may see what.
+
+use kefu_auth::{Authorizer, Logins, Settings};
+use kefu_bus::{Bus, InProcessBus};
+use kefu_domain::event::{Event, topic};
+use kefu_domain::{Clock, ManualClock, Role, SkillGroupId, TenantId};
+use kefu_engine::Engine;
+use kefu_mail::FileOutbox;
+use kefu_store::testing::{databases, owner};
+use kefu_store::{GroupRouting, NewTenant, Store, Strategy};
+use poem::EndpointExt;
+use poem::endpoint::BoxEndpoint;
+use poem::test::TestClient;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const PASSWORD: &str = "Secret#2026";
+
+struct Desk {
+    cli: TestClient<BoxEndpoint<'static, poem::Response>>,
+    engine: Engine,
+    bus: Arc<InProcessBus>,
+    tenant: TenantId,
+    group: SkillGroupId,
+    name: &'static str,
+    _outbox: tempfile::TempDir,
+    _db: kefu_store::testing::TestDb,
+}
+
+async fn desk(db: kefu_store::testing::TestDb) -> Desk {
+    let store: Arc<dyn Store> = db.store().await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::default());
+    let bus = Arc::new(InProcessBus::new());
+    let mut boss = owner("boss");
+    boss.password_hash = kefu_auth::password::hash(PASSWORD);
+    let (tenant, _) = store
+        .create_tenant(
+            NewTenant {
+                code: "shop".into(),
+                name: "Shop".into(),
+                max_accounts: 4,
+                max_online: 2,
+                im_secret: "k".repeat(64),
+            },
+            boss,
+            0,
+        )
+        .await
+        .unwrap();
+    let group = store
+        .create_skill_group(tenant.id, "售前", 0)
+        .await
+        .unwrap();
+    for name in ["ann", "bob", "cat"] {
+        let mut a = owner(name);
+        a.role = Role::Agent;
+        a.password_hash = kefu_auth::password::hash(PASSWORD);
+        a.skill_group_ids = vec![group.id];
+        store.create_account(tenant.id, a, 0).await.unwrap();
+    }
+    let authz = Authorizer::start(store.clone(), clock.clone())
+        .await
+        .unwrap();
+    let outbox = tempfile::tempdir().unwrap();
+    let state = kefu_tenant_api::State {
+        logins: Arc::new(Logins::new(
+            store.clone(),
+            bus.clone(),
+            clock.clone(),
+            Settings::default(),
+        )),
+        mailer: Arc::new(FileOutbox::new(outbox.path(), "no-reply@kefu.local").unwrap()),
+        store: store.clone(),
+        bus: bus.clone(),
+        clock: clock.clone(),
+        authz,
+        trust_forwarded_for: false,
+    };
+    Desk {
+        cli: TestClient::new(kefu_tenant_api::routes(state).map_to_response().boxed()),
+        engine: Engine::new(store, bus.clone(), clock),
+        bus,
+        tenant: tenant.id,
+        group: group.id,
+        name: db.name,
+        _outbox: outbox,
+        _db: db,
+    }
+}
+
+impl Desk {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let req = match method {
+            "GET" => self.cli.get(path),
+            "PUT" => self.cli.put(path),
+            _ => self.cli.post(path),
+        }
+        .header("authorization", format!("Bearer {token}"));
+        let resp = match body {
+            Some(b) => req.body_json(&b).send().await,
+            None => req.send().await,
+        };
+        let status = resp.0.status().as_u16();
+        let text = resp.0.into_body().into_string().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn login(&self, username: &str) -> String {
+        let resp = self
+            .cli
+            .post("/api/v1/auth/login")
+            .body_json(&json!({ "tenant": "shop", "username": username, "password": PASSWORD }))
+            .send()
+            .await;
+        let v: Value =
+            serde_json::from_str(&resp.0.into_body().into_string().await.unwrap()).unwrap();
+        v["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login {username}: {v}"))
+            .to_string()
+    }
+
+    async fn status(&self, token: &str, status: &str) -> (u16, Value) {
+        self.call(
+            "PUT",
+            "/api/v1/me/status",
+            token,
+            Some(json!({ "status": status })),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_buyer_goes_to_the_agent_who_comes_online_and_is_ended_with_categories() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let mut events = d.bus.subscribe(topic::CONVERSATIONS).await.unwrap();
+        let ann = d.login("ann").await;
+        // Every login starts suspended.
+        let (_, me) = d.call("GET", "/api/v1/me/status", &ann, None).await;
+        assert_eq!(me["status"], "suspended", "{}", d.name);
+        // A buyer asks for a human while nobody is online: queued, position 1.
+        let waiting = d
+            .engine
+            .request_human(d.tenant, "buyer_1", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        assert_eq!(
+            d.engine.position(d.tenant, &waiting).await.unwrap(),
+            Some(1)
+        );
+        let (_, counts) = d.call("GET", "/api/v1/queue", &ann, None).await;
+        assert_eq!(counts[0]["waiting"], 1, "{counts}");
+        // Agents do not see who waits in an automatic group; admins do.
+        let (_, queue) = d
+            .call("GET", "/api/v1/conversations?scope=queue", &ann, None)
+            .await;
+        assert_eq!(queue, json!([]));
+        let boss = d.login("boss").await;
+        let (_, queue) = d
+            .call("GET", "/api/v1/conversations?scope=queue", &boss, None)
+            .await;
+        assert_eq!(queue[0]["buyer"], "buyer_1", "{queue}");
+        assert_eq!(queue[0]["queue_position"], 1);
+        // Going online hands the buyer over at once, and the console is told.
+        let (status, me) = d.status(&ann, "online").await;
+        assert_eq!(
+            (status, me["active"].as_i64()),
+            (200, Some(1)),
+            "{}: {me}",
+            d.name
+        );
+        let mut saw_assigned = false;
+        while let Ok(Some(e)) = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            futures::StreamExt::next(&mut events),
+        )
+        .await
+        {
+            if let Event::Conversation {
+                conversation_id,
+                change,
+                agent_id,
+                ..
+            } = e
+                && conversation_id == waiting.id
+                && change == kefu_domain::event::ConversationChange::Assigned
+            {
+                assert!(agent_id.is_some());
+                saw_assigned = true;
+            }
+        }
+        assert!(saw_assigned, "{}: no assignment event", d.name);
+        let (_, mine) = d.call("GET", "/api/v1/conversations", &ann, None).await;
+        assert_eq!(mine[0]["state"], "assigned", "{mine}");
+        // Another agent may not end Ann's conversation; agents may not list everything.
+        let bob = d.login("bob").await;
+        let path = format!("/api/v1/conversations/{}/end", waiting.id);
+        let (status, _) = d.call("POST", &path, &bob, Some(json!({}))).await;
+        assert_eq!(status, 403);
+        let (status, _) = d
+            .call("GET", "/api/v1/conversations?scope=all", &bob, None)
+            .await;
+        assert_eq!(status, 403);
+        // Ann ends it with categories; the second end is a conflict.
+        let (status, ended) = d
+            .call(
+                "POST",
+                &path,
+                &ann,
+                Some(json!({ "categories": [1, 2], "note": "已解决" })),
+            )
+            .await;
+        assert_eq!((status, &ended["state"]), (200, &json!("ended")), "{ended}");
+        let (status, again) = d.call("POST", &path, &ann, Some(json!({}))).await;
+        assert_eq!(
+            (status, &again["code"]),
+            (409, &json!("state_conflict")),
+            "{again}"
+        );
+        let (_, me) = d.call("GET", "/api/v1/me/status", &ann, None).await;
+        assert_eq!(me["active"], 0);
+        // The plan allows two online: Bob yes, Cat no, with a message that says what to do.
+        assert_eq!(d.status(&bob, "online").await.0, 200);
+        let cat = d.login("cat").await;
+        let (status, refused) = d.status(&cat, "online").await;
+        assert_eq!(
+            (status, &refused["code"]),
+            (409, &json!("online_limit_reached")),
+            "{refused}"
+        );
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("2 agents online")
+        );
+        assert_eq!(d.status(&bob, "suspended").await.0, 200);
+        assert_eq!(d.status(&cat, "online").await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn in_a_manual_group_agents_take_buyers_themselves_and_only_once() {
+    for db in databases().await {
+        let d = desk(db).await;
+        d.engine
+            .store
+            .set_group_routing(
+                d.tenant,
+                d.group,
+                &GroupRouting {
+                    agent_cap: 3,
+                    strategy: Strategy::Manual,
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let ann = d.login("ann").await;
+        let bob = d.login("bob").await;
+        d.status(&ann, "online").await;
+        d.status(&bob, "online").await;
+        let waiting = d
+            .engine
+            .request_human(d.tenant, "buyer_2", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        assert_eq!(
+            waiting.state,
+            kefu_store::ConversationState::Queued,
+            "{}",
+            d.name
+        );
+        let (_, queue) = d
+            .call("GET", "/api/v1/conversations?scope=queue", &ann, None)
+            .await;
+        assert_eq!(queue[0]["id"], waiting.id, "{queue}");
+        let path = format!("/api/v1/conversations/{}/accept", waiting.id);
+        let (status, taken) = d.call("POST", &path, &ann, None).await;
+        assert_eq!(
+            (status, &taken["state"]),
+            (200, &json!("assigned")),
+            "{taken}"
+        );
+        let (status, late) = d.call("POST", &path, &bob, None).await;
+        assert_eq!(
+            (status, &late["code"]),
+            (409, &json!("state_conflict")),
+            "{late}"
+        );
+        let (status, _) = d
+            .call("POST", "/api/v1/conversations/999999/accept", &bob, None)
+            .await;
+        assert_eq!(status, 404);
+    }
+}
