@@ -126,6 +126,10 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         logins,
         authz,
         trust_forwarded_for: config.trust_forwarded_for,
+        media_links: Arc::new(kefu_media::links::Links::new(
+            &config.public_url,
+            config.media_link_ttl,
+        )),
     };
     let app = Route::new()
         .at(

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod cs;
+pub mod elements;
 pub mod event;
 pub mod ids;
 pub mod password;

@@ -15,7 +15,44 @@ use kefu_store::{
 };
 use std::sync::Arc;
 
+/// What buyers are told, in the default (Chinese) wording. The service flow of a later issue
+/// makes these configurable per tenant, with the same `${WaitNo}` and `${StaffNo}` variables.
+pub mod notices {
+    use serde_json::{Value, json};
+
+    pub fn text(t: &str) -> Value {
+        json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": t } }])
+    }
+
+    /// The queue message with `${WaitNo}`.
+    pub fn waiting(place: usize) -> String {
+        format!(
+            "正在为您转接人工客服，您前面还有 {} 位，请稍候。",
+            place - 1
+        )
+    }
+
+    /// The connected message with `${StaffNo}` and the agent's name.
+    pub fn connected(staff_no: i64, name: &str) -> String {
+        format!("{staff_no} 号客服 {name} 为您服务。")
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Why an agent's message was not sent.
+#[derive(Debug)]
+pub enum SendError {
+    /// The `MsgBody` is not valid; the text says which element and why.
+    Invalid(kefu_domain::elements::ElementError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for SendError {
+    fn from(e: StoreError) -> Self {
+        SendError::Store(e)
+    }
+}
 
 /// The words that hand a buyer from the bot to a human (seed 000: "RG"; 人工), matched on the
 /// whole message, ignoring case and surrounding space. Tenants' own keywords come with the
@@ -51,6 +88,78 @@ impl Engine {
         }
     }
 
+    /// Sends the buyer a notice from the customer-service account (stored with sender role
+    /// `system`, shown as R in consoles) and announces it for delivery. A failure is logged:
+    /// the state change it reports has already happened.
+    async fn notify_buyer(&self, c: &Conversation, body: serde_json::Value) {
+        let now = self.clock.now();
+        let text = kefu_domain::elements::check(Some(&body)).unwrap_or_default();
+        let body = body.to_string();
+        let message = kefu_store::NewMessage {
+            from_account: c.service_account.clone(),
+            to_account: c.buyer.clone(),
+            msg_seq: 0,
+            msg_random: rand::random::<u32>() as i64,
+            msg_time: now / 1000,
+            content_crc: crc32fast::hash(body.as_bytes()) as i64,
+            body,
+            cloud_custom_data: String::new(),
+            text,
+            created_at: now,
+            callback: None,
+            sender_role: "system".into(),
+            agent_id: None,
+        };
+        match self.store.append_message(c.tenant_id, message, now).await {
+            Ok(appended) => {
+                let m = appended.message;
+                let event = Event::MessageStored {
+                    tenant_id: c.tenant_id,
+                    chat_id: m.chat_id,
+                    seq: m.seq,
+                    from_account: m.from_account,
+                    to_account: m.to_account,
+                };
+                if let Err(e) = self.bus.publish(topic::MESSAGES, &event).await {
+                    tracing::warn!(error = %e, "a notice was stored but not announced");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, conversation = c.id, "a notice to the buyer was not stored")
+            }
+        }
+    }
+
+    /// "Connected": the agent's staff number and name, as the buyer expects on assignment.
+    async fn connected(&self, a: &Assignment) {
+        let name = match self
+            .store
+            .get_account(a.conversation.tenant_id, a.agent_id)
+            .await
+        {
+            Ok(Some(account)) => account.display_name,
+            _ => String::new(),
+        };
+        let text = notices::connected(a.agent_id.0, &name);
+        self.notify_buyer(&a.conversation, notices::text(&text))
+            .await;
+    }
+
+    /// Tells each buyer still waiting in `group` their place.
+    async fn positions(&self, tenant: TenantId, group: SkillGroupId) {
+        let queue = match self.store.queue_of(tenant, group).await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(error = %e, "queue positions not sent");
+                return;
+            }
+        };
+        for (i, c) in queue.iter().enumerate() {
+            self.notify_buyer(c, notices::text(&notices::waiting(i + 1)))
+                .await;
+        }
+    }
+
     /// The groups an agent serves.
     async fn groups_of(&self, tenant: TenantId, agent: AccountId) -> Result<Vec<SkillGroupId>> {
         Ok(self
@@ -71,11 +180,13 @@ impl Engine {
         {
             self.announce(&a.conversation, ConversationChange::Assigned)
                 .await;
+            self.connected(&a).await;
             out.push(a);
         }
         if !out.is_empty() {
             // Everyone behind them moved up.
             self.announce_queue(tenant, group).await;
+            self.positions(tenant, group).await;
         }
         Ok(out)
     }
@@ -140,7 +251,12 @@ impl Engine {
             .await?;
         self.announce(&queued, ConversationChange::Queued).await;
         self.announce_queue(tenant, group).await;
-        self.drain(tenant, group).await?;
+        let assigned = self.drain(tenant, group).await?;
+        if !assigned.iter().any(|a| a.conversation.id == queued.id) {
+            let place = self.position(tenant, &queued).await?.unwrap_or(1);
+            self.notify_buyer(&queued, notices::text(&notices::waiting(place)))
+                .await;
+        }
         Ok(self
             .store
             .get_conversation(tenant, c.id)
@@ -162,10 +278,56 @@ impl Engine {
             .await?;
         self.announce(&a.conversation, ConversationChange::Assigned)
             .await;
+        self.connected(&a).await;
         if let Some(group) = a.conversation.skill_group_id {
             self.announce_queue(tenant, group).await;
+            self.positions(tenant, group).await;
         }
         Ok(a)
+    }
+
+    /// Transfers an ongoing conversation to another agent or skill group. Both agents'
+    /// consoles are told; a group transfer queues the buyer there and drains that group; the
+    /// sender's freed slot goes to the next buyer in their groups.
+    pub async fn transfer(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        from: AccountId,
+        to: kefu_store::TransferTarget,
+        note: &str,
+    ) -> Result<Conversation> {
+        let moved = self
+            .store
+            .transfer_conversation(tenant, conversation, from, to, note, self.clock.now())
+            .await?;
+        // The sender's console learns it left them; the receiver's that it arrived.
+        let mut left = moved.clone();
+        left.agent_id = Some(from);
+        self.announce(&left, ConversationChange::Transferred).await;
+        match to {
+            kefu_store::TransferTarget::Agent(agent) => {
+                self.announce(&moved, ConversationChange::Transferred).await;
+                if let Some(session) = moved.session_id {
+                    let a = Assignment {
+                        conversation: moved.clone(),
+                        agent_id: agent,
+                        session_id: session,
+                    };
+                    self.connected(&a).await;
+                }
+            }
+            kefu_store::TransferTarget::Group(group) => {
+                self.announce_queue(tenant, group).await;
+                self.drain(tenant, group).await?;
+            }
+        }
+        self.drain_groups_of(tenant, from).await?;
+        Ok(self
+            .store
+            .get_conversation(tenant, conversation)
+            .await?
+            .unwrap_or(moved))
     }
 
     /// Ends a conversation; the agent's freed slot goes to the next buyer in their groups.
@@ -181,6 +343,8 @@ impl Engine {
             .end_conversation(tenant, conversation, end, self.clock.now())
             .await?;
         self.announce(&ended, ConversationChange::Ended).await;
+        // src 19: the client shows the session as over.
+        self.notify_buyer(&ended, kefu_domain::cs::ended()).await;
         match before.and_then(|b| {
             b.agent_id
                 .filter(|_| b.state == kefu_store::ConversationState::Assigned)
@@ -193,6 +357,68 @@ impl Engine {
             }
         }
         Ok(ended)
+    }
+
+    /// An agent's reply in their conversation: a message from the customer-service account
+    /// to the buyer, marked as the agent's, delivered like any other. The first one of a
+    /// session is recorded as `first_agent_reply`.
+    pub async fn agent_message(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        agent: AccountId,
+        body: &serde_json::Value,
+    ) -> std::result::Result<kefu_store::StoredMessage, SendError> {
+        let text = kefu_domain::elements::check(Some(body)).map_err(SendError::Invalid)?;
+        let c = self
+            .store
+            .get_conversation(tenant, conversation)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if c.state != kefu_store::ConversationState::Assigned || c.agent_id != Some(agent) {
+            return Err(StoreError::Conflict(format!(
+                "this conversation is {} and not yours to answer",
+                c.state.as_str()
+            ))
+            .into());
+        }
+        let now = self.clock.now();
+        let body = body.to_string();
+        let message = kefu_store::NewMessage {
+            from_account: c.service_account.clone(),
+            to_account: c.buyer.clone(),
+            msg_seq: 0,
+            msg_random: rand::random::<u32>() as i64,
+            msg_time: now / 1000,
+            content_crc: crc32fast::hash(body.as_bytes()) as i64,
+            body,
+            cloud_custom_data: String::new(),
+            text,
+            created_at: now,
+            callback: None,
+            sender_role: "agent".into(),
+            agent_id: Some(agent),
+        };
+        // A random MsgRandom never repeats within the window, so nothing is dropped as a
+        // duplicate.
+        let appended = self.store.append_message(tenant, message, now).await?;
+        let m = appended.message;
+        let event = Event::MessageStored {
+            tenant_id: tenant,
+            chat_id: m.chat_id,
+            seq: m.seq,
+            from_account: m.from_account.clone(),
+            to_account: m.to_account.clone(),
+        };
+        if let Err(e) = self.bus.publish(topic::MESSAGES, &event).await {
+            tracing::warn!(error = %e, "an agent message was stored but not announced; the buyer gets it on resume");
+        }
+        if let Some(session) = c.session_id {
+            self.store
+                .record_first_reply(tenant, c.id, session, agent, now)
+                .await?;
+        }
+        Ok(m)
     }
 
     /// A buyer's place in their group's queue (1 is next), if they are queued.

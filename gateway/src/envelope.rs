@@ -45,6 +45,12 @@ impl ImError {
     }
 }
 
+impl From<kefu_domain::elements::ElementError> for ImError {
+    fn from(e: kefu_domain::elements::ElementError) -> Self {
+        Self::new(e.code, e.info)
+    }
+}
+
 impl From<kefu_store::StoreError> for ImError {
     fn from(e: kefu_store::StoreError) -> Self {
         Self::internal(e)

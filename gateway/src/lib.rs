@@ -7,7 +7,6 @@
 //! carries the same message elements as JSON frames.
 
 pub mod callbacks;
-mod elements;
 mod envelope;
 pub mod hub;
 mod login_svc;
@@ -22,6 +21,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use std::sync::Arc;
 
 pub use envelope::ImError;
+pub(crate) use kefu_domain::elements;
 
 /// What gateway handlers need.
 #[derive(Clone)]

@@ -9,9 +9,9 @@
 
 use crate::GatewayState;
 use crate::envelope::ImError;
-use hmac::{Hmac, Mac};
 use kefu_domain::TenantId;
 use kefu_media::inspect::{Image, Upload, Variant, Voice};
+use kefu_media::links::{Links, signature_holds};
 use kefu_media::{MediaError, ObjectStore, inspect};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Multipart, Path};
@@ -22,26 +22,18 @@ use std::sync::Arc;
 
 /// Room for multipart framing around the largest accepted file.
 const MAX_REQUEST: usize = kefu_media::inspect::MAX_VOICE_BYTES + 64 * 1024;
-/// Links are rounded up to this, so the same file keeps the same link for a while and
-/// browsers can cache it.
-const EXPIRY_STEP_SECS: i64 = 600;
 
 /// Where media lives and how links to it are written.
 pub struct Media {
     pub objects: Arc<dyn ObjectStore>,
-    /// Put before `/media/…` in links, e.g. `https://kefu.example.com`; empty gives relative
-    /// links, which browsers on the same host resolve.
-    pub public_url: String,
-    /// How long a link works, at least.
-    pub link_ttl_secs: i64,
+    pub links: Links,
 }
 
 impl Media {
     pub fn new(objects: Arc<dyn ObjectStore>, public_url: &str, link_ttl_secs: i64) -> Self {
         Self {
             objects,
-            public_url: public_url.trim_end_matches('/').to_string(),
-            link_ttl_secs,
+            links: Links::new(public_url, link_ttl_secs),
         }
     }
 
@@ -56,94 +48,18 @@ impl Media {
         ))
     }
 
-    /// Turns links to our own media back into canonical paths, so what is stored never
-    /// carries an expiry or a signature.
+    /// See [`Links::canonicalize`].
     pub fn canonicalize(&self, body: Option<&mut Value>) {
-        each_url(body, &mut |url| {
-            let rest = if self.public_url.is_empty() {
-                Some(url.as_str())
-            } else {
-                url.strip_prefix(&self.public_url)
-                    .filter(|r| r.starts_with("/media/"))
-                    .or(Some(url.as_str()))
-            };
-            if let Some(path) = rest.filter(|r| r.starts_with("/media/")) {
-                let path = path.split(['?', '#']).next().unwrap_or(path).to_string();
-                *url = path;
-            }
-        });
+        self.links.canonicalize(body)
     }
 
-    /// Replaces the tenant's canonical paths in `body` with signed links.
+    /// See [`Links::sign`].
     pub fn sign(&self, tenant: TenantId, secret: &str, body: &mut Value, now_ms: i64) {
-        let own = format!("/media/{tenant}/");
-        let exp = self.expiry(now_ms);
-        each_url(Some(body), &mut |url| {
-            if url.starts_with(&own) && !url.contains('?') {
-                *url = self.link(secret, url, exp);
-            }
-        });
+        self.links.sign(tenant.0, secret, body, now_ms)
     }
 
     fn expiry(&self, now_ms: i64) -> i64 {
-        let at_least = now_ms / 1000 + self.link_ttl_secs;
-        (at_least + EXPIRY_STEP_SECS - 1) / EXPIRY_STEP_SECS * EXPIRY_STEP_SECS
-    }
-
-    fn link(&self, secret: &str, path: &str, exp: i64) -> String {
-        format!(
-            "{}{path}?exp={exp}&sig={}",
-            self.public_url,
-            signature(secret, path, exp)
-        )
-    }
-}
-
-fn mac(secret: &str, path: &str, exp: i64) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(b"kefu-media\n");
-    mac.update(path.as_bytes());
-    mac.update(b"\n");
-    mac.update(exp.to_string().as_bytes());
-    mac
-}
-
-/// The first 16 bytes of HMAC-SHA256(secret, "kefu-media\n{path}\n{exp}"), in hex.
-fn signature(secret: &str, path: &str, exp: i64) -> String {
-    hex::encode(&mac(secret, path, exp).finalize().into_bytes()[..16])
-}
-
-fn signature_holds(secret: &str, path: &str, exp: i64, sig: &str) -> bool {
-    match hex::decode(sig) {
-        Ok(bytes) if bytes.len() == 16 => {
-            mac(secret, path, exp).verify_truncated_left(&bytes).is_ok()
-        }
-        _ => false,
-    }
-}
-
-/// Calls `f` on every link field of a `MsgBody`: `URL` of image infos, `Url` of sound and file,
-/// `VideoUrl` and `ThumbUrl` of video.
-fn each_url(body: Option<&mut Value>, f: &mut impl FnMut(&mut String)) {
-    let Some(Value::Array(elements)) = body else {
-        return;
-    };
-    for element in elements {
-        let Some(content) = element.get_mut("MsgContent") else {
-            continue;
-        };
-        for key in ["Url", "VideoUrl", "ThumbUrl"] {
-            if let Some(Value::String(url)) = content.get_mut(key) {
-                f(url);
-            }
-        }
-        if let Some(Value::Array(infos)) = content.get_mut("ImageInfoArray") {
-            for info in infos {
-                if let Some(Value::String(url)) = info.get_mut("URL") {
-                    f(url);
-                }
-            }
-        }
+        self.links.expiry(now_ms)
     }
 }
 

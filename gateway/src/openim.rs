@@ -227,6 +227,8 @@ async fn store(
         )
     });
     let message = NewMessage {
+        sender_role: String::new(),
+        agent_id: None,
         from_account: d.from.clone(),
         to_account: to.to_string(),
         msg_seq: d.msg_seq,

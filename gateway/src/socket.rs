@@ -640,6 +640,8 @@ async fn send_message(
     }
     let body = serde_json::to_string(&body_json).map_err(ImError::internal)?;
     let message = NewMessage {
+        sender_role: String::new(),
+        agent_id: None,
         from_account: peer.identity.clone(),
         to_account: to.to_string(),
         msg_seq,

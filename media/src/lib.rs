@@ -4,6 +4,7 @@
 //! business, not this crate's.
 
 pub mod inspect;
+pub mod links;
 pub mod objects;
 pub mod testing;
 

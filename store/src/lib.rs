@@ -243,6 +243,15 @@ pub trait MessageStore: Send + Sync {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<StoredMessage>>;
+    /// The messages between `a` and `b` with `seq < before_seq`, newest first, at most `limit`.
+    async fn messages_before(
+        &self,
+        tenant: TenantId,
+        a: &str,
+        b: &str,
+        before_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>>;
     /// Messages of the tenant whose text contains `query` (any language, case-insensitive),
     /// newest first, at most `limit`.
     async fn search_messages(
@@ -352,6 +361,18 @@ pub trait ConversationStore: Send + Sync {
         actor: &str,
         now: Millis,
     ) -> Result<Assignment>;
+    /// Moves an assigned conversation from its agent to another agent or group: the current
+    /// session ends (`transferred`), the agent's slot is freed, and for an agent a new session
+    /// begins at once. The event carries from, to and the note.
+    async fn transfer_conversation(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        from: AccountId,
+        to: TransferTarget,
+        note: &str,
+        now: Millis,
+    ) -> Result<Conversation>;
     /// Ends a conversation in any state, freeing its agent's slot.
     async fn end_conversation(
         &self,
@@ -361,6 +382,15 @@ pub trait ConversationStore: Send + Sync {
         now: Millis,
     ) -> Result<Conversation>;
     async fn get_conversation(&self, tenant: TenantId, id: i64) -> Result<Option<Conversation>>;
+    /// Records the session's first agent reply (once; later calls change nothing).
+    async fn record_first_reply(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        session: i64,
+        agent: AccountId,
+        now: Millis,
+    ) -> Result<()>;
     /// Most recently changed first.
     async fn list_conversations(
         &self,

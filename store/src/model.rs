@@ -266,6 +266,11 @@ pub struct NewMessage {
     /// An after-send callback to queue with the message, in the same transaction. Not
     /// queued for a duplicate.
     pub callback: Option<NewCallback>,
+    /// Who wrote it on the service side: `agent`, `robot`, `system`; empty for messages that
+    /// came through the IM protocol.
+    pub sender_role: String,
+    /// The agent who wrote it, when `sender_role` is `agent`.
+    pub agent_id: Option<AccountId>,
 }
 
 impl NewMessage {
@@ -292,6 +297,9 @@ pub struct StoredMessage {
     pub cloud_custom_data: String,
     pub flag_bits: i64,
     pub created_at: Millis,
+    /// See [`NewMessage::sender_role`].
+    pub sender_role: String,
+    pub agent_id: Option<AccountId>,
 }
 
 /// Bit set in `flag_bits` on a recalled message.
@@ -563,4 +571,13 @@ pub struct ConversationEvent {
     pub actor: String,
     pub detail: String,
     pub at: Millis,
+}
+
+/// Where a conversation is transferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Another online agent, who gets it at once (past their cap if need be).
+    Agent(AccountId),
+    /// The end of another skill group's queue.
+    Group(SkillGroupId),
 }

@@ -919,6 +919,8 @@ fn msg(
         text: text.into(),
         created_at: at,
         callback: None,
+        sender_role: String::new(),
+        agent_id: None,
     }
 }
 

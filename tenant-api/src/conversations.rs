@@ -127,6 +127,53 @@ pub struct EndConversationRequest {
     pub note: String,
 }
 
+#[derive(Debug, Object)]
+pub struct SendMessageRequest {
+    /// Message elements as in the IM protocol (`TIMTextElem`, `TIMImageElem` from
+    /// `POST /im/media`, `TIMCustomElem` for order cards…).
+    pub msg_body: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Object)]
+pub struct MessageDto {
+    pub seq: i64,
+    /// Who wrote it, seen by the caller: `Y` the buyer, `M` the caller, `O` another agent,
+    /// `R` the robot (bot, flow, system notices).
+    pub role: String,
+    pub from_account: String,
+    pub to_account: String,
+    /// The agent who wrote it, for `M` and `O`.
+    pub agent_id: Option<i64>,
+    /// Unix seconds.
+    pub msg_time: i64,
+    pub msg_key: String,
+    /// The elements, with media links signed for this reader.
+    pub msg_body: serde_json::Value,
+    pub recalled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct TransferRequest {
+    /// Another online agent, who gets the conversation at once.
+    pub to_agent_id: Option<i64>,
+    /// Or another skill group, whose queue the buyer joins.
+    pub to_skill_group_id: Option<i64>,
+    /// Shown to the receiving agent; up to 500 characters.
+    #[oai(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Object)]
+pub struct OnlineAgentDto {
+    pub id: i64,
+    pub display_name: String,
+    pub username: String,
+    pub skill_group_ids: Vec<i64>,
+    /// Conversations assigned now.
+    pub active: i64,
+}
+
 pub struct ConversationsApi;
 
 impl ConversationsApi {
@@ -376,6 +423,205 @@ impl ConversationsApi {
         Ok(Json(dto(a.conversation, None)))
     }
 
+    /// Send a message
+    ///
+    /// The serving agent replies to the buyer. The message goes from the customer-service
+    /// account, marked as the caller's (role `M` for them, `O` for other agents).
+    ///
+    /// Errors: 400 `validation_failed` (the elements); 404 `not_found`; 409 `state_conflict`
+    /// (not assigned to the caller).
+    #[oai(
+        path = "/conversations/:id/messages",
+        method = "post",
+        operation_id = "sendConversationMessage"
+    )]
+    async fn send(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+        body: Json<SendMessageRequest>,
+    ) -> Result<Json<MessageDto>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::CONVERSATIONS, action::WRITE)
+            .await?;
+        let mut elements = serde_json::Value::Array(body.0.msg_body);
+        state.media_links.canonicalize(Some(&mut elements));
+        let me = auth.0.account.id;
+        let m = state
+            .engine()
+            .agent_message(tenant, id.0, me, &elements)
+            .await
+            .map_err(|e| match e {
+                kefu_engine::SendError::Invalid(e) => {
+                    ApiError::new(ErrorCode::ValidationFailed, format!("msg_body: {e}"))
+                }
+                kefu_engine::SendError::Store(e) => e.into(),
+            })?;
+        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        Ok(Json(message_dto(
+            &state,
+            tenant,
+            secret.as_deref(),
+            None,
+            me,
+            m,
+        )))
+    }
+
+    /// Load history
+    ///
+    /// The buyer's messages with the customer-service account, newest first, including the
+    /// part handled by the bot: `before` is the `seq` of the oldest message already shown
+    /// (omit it for the newest), `limit` 1 to 50 (default 10).
+    ///
+    /// Errors: 404 `not_found`; 403 `forbidden` (another agent's conversation).
+    #[oai(
+        path = "/conversations/:id/messages",
+        method = "get",
+        operation_id = "conversationMessages"
+    )]
+    async fn history(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+        before: Query<Option<i64>>,
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<Vec<MessageDto>>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::CONVERSATIONS, action::READ)
+            .await?;
+        let c = state
+            .store
+            .get_conversation(tenant, id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let me = auth.0.account.id;
+        if c.agent_id != Some(me) && !Self::is_admin(&state, &auth).await {
+            return Err(ApiError::forbidden(
+                "this conversation is another agent's; ask them or an administrator",
+            ));
+        }
+        let page = state
+            .store
+            .messages_before(
+                tenant,
+                &c.buyer,
+                &c.service_account,
+                before.0.unwrap_or(i64::MAX),
+                limit.0.unwrap_or(10).clamp(1, 50),
+            )
+            .await?;
+        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        Ok(Json(
+            page.into_iter()
+                .map(|m| message_dto(&state, tenant, secret.as_deref(), Some(&c.buyer), me, m))
+                .collect(),
+        ))
+    }
+
+    /// Online agents
+    ///
+    /// For the transfer dialog: online agents of the tenant, the caller excepted, whose
+    /// username, display name, real name or phone contains `q` (any case).
+    ///
+    /// Errors: 403 `forbidden`.
+    #[oai(path = "/agents/online", method = "get", operation_id = "onlineAgents")]
+    async fn online_agents(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        q: Query<Option<String>>,
+    ) -> Result<Json<Vec<OnlineAgentDto>>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::CONVERSATIONS, action::READ)
+            .await?;
+        let online: std::collections::HashMap<i64, i64> = state
+            .store
+            .agent_states(tenant)
+            .await?
+            .into_iter()
+            .filter(|s| s.status == AgentStatus::Online)
+            .map(|s| (s.account_id.0, s.active))
+            .collect();
+        let filter = kefu_store::AccountFilter {
+            text: q.0.filter(|t| !t.trim().is_empty()),
+            disabled: Some(false),
+            ..Default::default()
+        };
+        let accounts = state.store.list_accounts(tenant, &filter).await?;
+        Ok(Json(
+            accounts
+                .into_iter()
+                .filter(|a| a.id != auth.0.account.id)
+                .filter_map(|a| {
+                    online.get(&a.id.0).map(|active| OnlineAgentDto {
+                        id: a.id.0,
+                        display_name: a.display_name,
+                        username: a.username,
+                        skill_group_ids: a.skill_group_ids.iter().map(|g| g.0).collect(),
+                        active: *active,
+                    })
+                })
+                .collect(),
+        ))
+    }
+
+    /// Transfer a conversation
+    ///
+    /// The serving agent hands the buyer to another online agent (who sees the note) or to
+    /// another skill group's queue. The current session ends as `transferred`.
+    ///
+    /// Errors: 400 `validation_failed`, `unknown_skill_group`; 404 `not_found`; 409
+    /// `state_conflict` (not yours, or the receiver is not online).
+    #[oai(
+        path = "/conversations/:id/transfer",
+        method = "post",
+        operation_id = "transferConversation"
+    )]
+    async fn transfer(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+        body: Json<TransferRequest>,
+    ) -> Result<Json<ConversationDto>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::CONVERSATIONS, action::WRITE)
+            .await?;
+        let body = body.0;
+        let to = match (body.to_agent_id, body.to_skill_group_id) {
+            (Some(a), None) => {
+                // Only agents of this tenant: another tenant's id is simply not found.
+                state
+                    .store
+                    .get_account(tenant, AccountId(a))
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("agent"))?;
+                kefu_store::TransferTarget::Agent(AccountId(a))
+            }
+            (None, Some(g)) => kefu_store::TransferTarget::Group(SkillGroupId(g)),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::ValidationFailed,
+                    "give exactly one of to_agent_id and to_skill_group_id",
+                ));
+            }
+        };
+        if body.note.chars().count() > 500 {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                "note: at most 500 characters",
+            ));
+        }
+        let moved = state
+            .engine()
+            .transfer(tenant, id.0, auth.0.account.id, to, &body.note)
+            .await?;
+        Ok(Json(dto(moved, None)))
+    }
+
     /// End a conversation
     ///
     /// The serving agent (or an admin) ends it with consultation categories and a note.
@@ -428,5 +674,42 @@ impl ConversationsApi {
         };
         let ended = state.engine().end(tenant, c.id, end).await?;
         Ok(Json(dto(ended, None)))
+    }
+}
+
+/// A message as a console shows it: role relative to the reader, media links signed.
+fn message_dto(
+    state: &State,
+    tenant: kefu_domain::TenantId,
+    secret: Option<&str>,
+    buyer: Option<&str>,
+    reader: AccountId,
+    m: kefu_store::StoredMessage,
+) -> MessageDto {
+    let role = match (m.sender_role.as_str(), m.agent_id) {
+        ("agent", Some(a)) if a == reader => "M",
+        ("agent", _) => "O",
+        ("robot" | "system", _) => "R",
+        _ if buyer.is_none_or(|b| b == m.from_account) => "Y",
+        _ => "O",
+    };
+    let mut body: serde_json::Value =
+        serde_json::from_str(&m.body).unwrap_or(serde_json::Value::Array(vec![]));
+    if let Some(secret) = secret {
+        state
+            .media_links
+            .sign(tenant.0, secret, &mut body, state.clock.now());
+    }
+    MessageDto {
+        seq: m.seq,
+        role: role.into(),
+        from_account: m.from_account,
+        to_account: m.to_account,
+        agent_id: m.agent_id.map(|a| a.0),
+        msg_time: m.msg_time,
+        msg_key: m.msg_key,
+        msg_body: body,
+        recalled: m.flag_bits & kefu_store::FLAG_RECALLED != 0,
+        created_at: m.created_at,
     }
 }

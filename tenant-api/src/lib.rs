@@ -39,6 +39,8 @@ pub struct State {
     /// Take the client address from `X-Forwarded-For`. Only safe behind a proxy that sets
     /// it; otherwise a client could pick its own address and dodge per-address throttling.
     pub trust_forwarded_for: bool,
+    /// How media links in messages are signed (the same settings as the gateway's).
+    pub media_links: Arc<kefu_media::links::Links>,
 }
 
 impl State {

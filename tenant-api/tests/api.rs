@@ -63,6 +63,7 @@ async fn app(db: TestDb) -> App {
         clock: shared,
         authz,
         trust_forwarded_for: true,
+        media_links: Arc::new(kefu_media::links::Links::new("", 3600)),
     };
     let ep = kefu_tenant_api::routes(state).map_to_response().boxed();
     App {

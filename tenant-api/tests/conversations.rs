@@ -77,6 +77,7 @@ async fn desk(db: kefu_store::testing::TestDb) -> Desk {
         clock: clock.clone(),
         authz,
         trust_forwarded_for: false,
+        media_links: Arc::new(kefu_media::links::Links::new("", 3600)),
     };
     Desk {
         cli: TestClient::new(kefu_tenant_api::routes(state).map_to_response().boxed()),
@@ -305,5 +306,203 @@ async fn in_a_manual_group_agents_take_buyers_themselves_and_only_once() {
             .call("POST", "/api/v1/conversations/999999/accept", &bob, None)
             .await;
         assert_eq!(status, 404);
+    }
+}
+
+#[tokio::test]
+async fn the_agent_replies_and_history_marks_who_wrote_what() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let ann = d.login("ann").await;
+        d.status(&ann, "online").await;
+        let c = d
+            .engine
+            .request_human(d.tenant, "buyer_3", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        // The buyer's own message, as the gateway stores it.
+        let body = r#"[{"MsgType":"TIMTextElem","MsgContent":{"Text":"在吗"}}]"#;
+        d.engine
+            .store
+            .append_message(
+                d.tenant,
+                kefu_store::NewMessage {
+                    from_account: "buyer_3".into(),
+                    to_account: "@customer_service_account".into(),
+                    msg_seq: 0,
+                    msg_random: 1,
+                    msg_time: 1,
+                    content_crc: 1,
+                    body: body.into(),
+                    cloud_custom_data: String::new(),
+                    text: "在吗".into(),
+                    created_at: 1000,
+                    callback: None,
+                    sender_role: String::new(),
+                    agent_id: None,
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let path = format!("/api/v1/conversations/{}/messages", c.id);
+        let reply = json!({ "msg_body": [{ "MsgType": "TIMTextElem", "MsgContent": { "Text": "您好，在的" } }] });
+        let (status, sent) = d.call("POST", &path, &ann, Some(reply.clone())).await;
+        assert_eq!(
+            (status, &sent["role"]),
+            (200, &json!("M")),
+            "{}: {sent}",
+            d.name
+        );
+        assert_eq!(sent["from_account"], "@customer_service_account");
+        let (status, bad) = d
+            .call(
+                "POST",
+                &path,
+                &ann,
+                Some(json!({ "msg_body": [{ "MsgType": "TIMTextElem" }] })),
+            )
+            .await;
+        assert_eq!(
+            (status, &bad["code"]),
+            (400, &json!("validation_failed")),
+            "{bad}"
+        );
+        let (_, history) = d.call("GET", &format!("{path}?limit=10"), &ann, None).await;
+        let roles: Vec<&str> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        // Newest first: Ann's reply, the buyer's question, and the "connected" notice the
+        // buyer got when Ann was assigned.
+        assert_eq!(roles, ["M", "Y", "R"], "{}: {history}", d.name);
+        let notice = history[2]["msg_body"][0]["MsgContent"]["Text"]
+            .as_str()
+            .unwrap();
+        assert!(notice.contains("号客服 ann"), "{notice}");
+        // Paging back from the newest.
+        let newest = history[0]["seq"].as_i64().unwrap();
+        let (_, older) = d
+            .call(
+                "GET",
+                &format!("{path}?before={newest}&limit=1"),
+                &ann,
+                None,
+            )
+            .await;
+        assert_eq!(older[0]["role"], "Y", "{older}");
+        // Another agent neither reads nor writes here; an admin reads and sees Ann as O.
+        let bob = d.login("bob").await;
+        assert_eq!(d.call("GET", &path, &bob, None).await.0, 403);
+        let (status, _) = d.call("POST", &path, &bob, Some(reply)).await;
+        assert_eq!(status, 409);
+        let boss = d.login("boss").await;
+        let (_, seen) = d.call("GET", &path, &boss, None).await;
+        assert_eq!(seen[0]["role"], "O");
+        let kinds: Vec<String> = d
+            .engine
+            .store
+            .conversation_events(d.tenant, c.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert!(
+            kinds.contains(&"first_agent_reply".to_string()),
+            "{kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_agent_transfers_to_a_colleague_or_to_another_group() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let other_group = d
+            .engine
+            .store
+            .create_skill_group(d.tenant, "售后", 0)
+            .await
+            .unwrap();
+        let ann = d.login("ann").await;
+        let bob = d.login("bob").await;
+        d.status(&ann, "online").await;
+        let c = d
+            .engine
+            .request_human(d.tenant, "buyer_4", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        let path = format!("/api/v1/conversations/{}/transfer", c.id);
+        // Bob is not online yet: not in the list, and not a receiver.
+        let (_, online) = d.call("GET", "/api/v1/agents/online", &ann, None).await;
+        assert_eq!(online, json!([]), "{}", d.name);
+        let (_, bob_me) = d.call("GET", "/api/v1/me/status", &bob, None).await;
+        assert_eq!(bob_me["status"], "suspended");
+        d.status(&bob, "online").await;
+        let (_, online) = d
+            .call("GET", "/api/v1/agents/online?q=BO", &ann, None)
+            .await;
+        assert_eq!(online[0]["username"], "bob", "{online}");
+        let bob_id = online[0]["id"].clone();
+        let (status, none) = d
+            .call("POST", &path, &ann, Some(json!({ "note": "x" })))
+            .await;
+        assert_eq!((status, &none["code"]), (400, &json!("validation_failed")));
+        let (status, moved) = d
+            .call(
+                "POST",
+                &path,
+                &ann,
+                Some(json!({ "to_agent_id": bob_id, "note": "要开发票" })),
+            )
+            .await;
+        assert_eq!(
+            (status, &moved["agent_id"]),
+            (200, &bob_id),
+            "{}: {moved}",
+            d.name
+        );
+        // Ann may no longer transfer it; Bob sends it on to the after-sales queue.
+        let (status, _) = d
+            .call(
+                "POST",
+                &path,
+                &ann,
+                Some(json!({ "to_skill_group_id": other_group.id.0 })),
+            )
+            .await;
+        assert_eq!(status, 409);
+        let (status, queued) = d
+            .call(
+                "POST",
+                &path,
+                &bob,
+                Some(json!({ "to_skill_group_id": other_group.id.0, "note": "售后处理" })),
+            )
+            .await;
+        assert_eq!(
+            (status, &queued["state"]),
+            (200, &json!("queued")),
+            "{queued}"
+        );
+        assert_eq!(queued["skill_group_id"], other_group.id.0);
+        let (_, me) = d.call("GET", "/api/v1/me/status", &bob, None).await;
+        assert_eq!(me["active"], 0);
+        let events = d
+            .engine
+            .store
+            .conversation_events(d.tenant, c.id)
+            .await
+            .unwrap();
+        let transfers: Vec<&str> = events
+            .iter()
+            .filter(|e| e.kind == "transferred")
+            .map(|e| e.detail.as_str())
+            .collect();
+        assert_eq!(transfers.len(), 2, "{}", d.name);
+        assert!(transfers[0].contains("要开发票"), "{transfers:?}");
     }
 }

@@ -520,6 +520,135 @@ macro_rules! impl_conversation_store {
                 Ok(assigned)
             }
 
+            async fn transfer_conversation(
+                &self,
+                tenant: kefu_domain::TenantId,
+                conversation: i64,
+                from: kefu_domain::AccountId,
+                to: $crate::TransferTarget,
+                note: &str,
+                now: i64,
+            ) -> $crate::Result<$crate::Conversation> {
+                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let current = Self::conversation_in(&mut tx, tenant.0, conversation)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound)?;
+                if current.state != $crate::ConversationState::Assigned || current.agent_id != Some(from) {
+                    return Err($crate::StoreError::Conflict(
+                        "only the serving agent transfers an ongoing conversation".into(),
+                    ));
+                }
+                if to == $crate::TransferTarget::Agent(from) {
+                    return Err($crate::StoreError::Conflict(
+                        "the conversation is already yours; pick another agent".into(),
+                    ));
+                }
+                let (detail, group_after) = match to {
+                    $crate::TransferTarget::Agent(agent) => {
+                        // The receiver must be an online agent of this tenant; the cap does not
+                        // stop a colleague's hand-over.
+                        if !Self::claim_slot(&mut tx, tenant.0, agent.0, None, now).await? {
+                            return Err($crate::StoreError::Conflict(
+                                "that agent is not online; refresh the list and pick another".into(),
+                            ));
+                        }
+                        (
+                            serde_json::json!({"from": from.0, "to_agent": agent.0, "note": note, "group": current.skill_group_id.map(|g| g.0)}),
+                            current.skill_group_id.map(|g| g.0),
+                        )
+                    }
+                    $crate::TransferTarget::Group(group) => {
+                        let exists: i64 = sqlx::query_scalar(
+                            "select count(*) from skill_groups where tenant_id = $1 and id = $2",
+                        )
+                        .bind(tenant.0)
+                        .bind(group.0)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if exists == 0 {
+                            return Err($crate::StoreError::UnknownSkillGroup(group));
+                        }
+                        (
+                            serde_json::json!({"from": from.0, "to_group": group.0, "note": note, "group": current.skill_group_id.map(|g| g.0)}),
+                            Some(group.0),
+                        )
+                    }
+                };
+                sqlx::query(
+                    "update agent_states set active = active - 1 where tenant_id = $1 and account_id = $2 and active > 0",
+                )
+                .bind(tenant.0)
+                .bind(from.0)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "update conversation_sessions set ended_at = $3, end_reason = 'transferred', note = $4 \
+                     where tenant_id = $1 and id = $2 and ended_at is null",
+                )
+                .bind(tenant.0)
+                .bind(current.session_id)
+                .bind(now)
+                .bind(note)
+                .execute(&mut *tx)
+                .await?;
+                let detail = detail.to_string();
+                let actor = kefu_domain::authz::subject(from);
+                let m = $crate::routing::Milestone {
+                    conversation,
+                    session: current.session_id,
+                    kind: "transferred",
+                    actor: &actor,
+                    detail: &detail,
+                };
+                Self::event(&mut tx, tenant.0, m, now).await?;
+                match to {
+                    $crate::TransferTarget::Agent(agent) => {
+                        // Back to queued for the hand-over, then straight to the receiver.
+                        sqlx::query("update conversations set state = 'queued' where tenant_id = $1 and id = $2")
+                            .bind(tenant.0)
+                            .bind(conversation)
+                            .execute(&mut *tx)
+                            .await?;
+                        let h = $crate::routing::HandOver {
+                            conversation,
+                            group: group_after,
+                            agent: agent.0,
+                            kind: "assigned",
+                            actor: &actor,
+                        };
+                        Self::hand_over(&mut tx, tenant.0, h, now)
+                            .await?
+                            .ok_or($crate::StoreError::NotFound)?;
+                    }
+                    $crate::TransferTarget::Group(group) => {
+                        sqlx::query(
+                            "update conversations set state = 'queued', skill_group_id = $3, queued_at = $4, \
+                             agent_id = null, updated_at = $4 where tenant_id = $1 and id = $2",
+                        )
+                        .bind(tenant.0)
+                        .bind(conversation)
+                        .bind(group.0)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        let detail = format!("{{\"skill_group_id\":{}}}", group.0);
+                        let m = $crate::routing::Milestone {
+                            conversation,
+                            session: None,
+                            kind: "queued",
+                            actor: &actor,
+                            detail: &detail,
+                        };
+                        Self::event(&mut tx, tenant.0, m, now).await?;
+                    }
+                }
+                let c = Self::conversation_in(&mut tx, tenant.0, conversation)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(c)
+            }
+
             async fn end_conversation(
                 &self,
                 tenant: kefu_domain::TenantId,
@@ -614,6 +743,40 @@ macro_rules! impl_conversation_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(Into::into))
+            }
+
+            async fn record_first_reply(
+                &self,
+                tenant: kefu_domain::TenantId,
+                conversation: i64,
+                session: i64,
+                agent: kefu_domain::AccountId,
+                now: i64,
+            ) -> $crate::Result<()> {
+                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let first = sqlx::query(
+                    "update conversation_sessions set first_reply_at = $3 \
+                     where tenant_id = $1 and id = $2 and first_reply_at is null",
+                )
+                .bind(tenant.0)
+                .bind(session)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if first == 1 {
+                    let actor = kefu_domain::authz::subject(agent);
+                    let m = $crate::routing::Milestone {
+                        conversation,
+                        session: Some(session),
+                        kind: "first_agent_reply",
+                        actor: &actor,
+                        detail: "{}",
+                    };
+                    Self::event(&mut tx, tenant.0, m, now).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn list_conversations(

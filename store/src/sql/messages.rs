@@ -78,8 +78,9 @@ macro_rules! impl_message_store {
                     .await?;
                 let row: $crate::sql::rows::MessageRow = sqlx::query_as(concat!(
                     "insert into messages (tenant_id, chat_id, seq, from_account, to_account, msg_seq, msg_random, \
-                     msg_time, msg_key, content_crc, body, cloud_custom_data, text, flag_bits, created_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14) returning ",
+                     msg_time, msg_key, content_crc, body, cloud_custom_data, text, flag_bits, created_at, \
+                     sender_role, agent_id) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16) returning ",
                     $crate::sql::rows::message_columns!()
                 ))
                 .bind(tenant.0)
@@ -96,6 +97,8 @@ macro_rules! impl_message_store {
                 .bind(&m.cloud_custom_data)
                 .bind(&m.text)
                 .bind(m.created_at)
+                .bind(&m.sender_role)
+                .bind(m.agent_id.map(|a| a.0))
                 .fetch_one(&mut *tx)
                 .await?;
                 if let Some(callback) = &m.callback {
@@ -256,6 +259,31 @@ macro_rules! impl_message_store {
                 .bind(chat_id)
                 .bind(tenant.0)
                 .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn messages_before(
+                &self,
+                tenant: kefu_domain::TenantId,
+                a: &str,
+                b: &str,
+                before_seq: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::StoredMessage>> {
+                let Some(chat_id) = self.chat_id(tenant, a, b).await? else {
+                    return Ok(Vec::new());
+                };
+                let rows: Vec<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::message_columns!(),
+                    " from messages where chat_id = $1 and tenant_id = $2 and seq < $3 order by seq desc limit $4"
+                ))
+                .bind(chat_id)
+                .bind(tenant.0)
+                .bind(before_seq)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;

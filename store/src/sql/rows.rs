@@ -215,6 +215,8 @@ pub(crate) struct MessageRow {
     pub cloud_custom_data: String,
     pub flag_bits: i64,
     pub created_at: i64,
+    pub sender_role: String,
+    pub agent_id: Option<i64>,
 }
 
 impl From<MessageRow> for StoredMessage {
@@ -233,6 +235,8 @@ impl From<MessageRow> for StoredMessage {
             cloud_custom_data: r.cloud_custom_data,
             flag_bits: r.flag_bits,
             created_at: r.created_at,
+            sender_role: r.sender_role,
+            agent_id: r.agent_id.map(AccountId),
         }
     }
 }
@@ -240,7 +244,7 @@ impl From<MessageRow> for StoredMessage {
 macro_rules! message_columns {
     () => {
         "id, chat_id, seq, from_account, to_account, msg_seq, msg_random, msg_time, msg_key, body, \
-         cloud_custom_data, flag_bits, created_at"
+         cloud_custom_data, flag_bits, created_at, sender_role, agent_id"
     };
 }
 pub(crate) use message_columns;

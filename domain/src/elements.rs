@@ -1,22 +1,43 @@
 //! `MsgBody` elements: checked against the formats of the protocol, with the specific 900xx
 //! code for each kind of mistake, and reduced to searchable text.
 
-use crate::envelope::ImError;
 use serde_json::Value;
 
+/// A mistake in a `MsgBody`, with the Tencent IM error code for its kind (90002, 90007, 90010).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElementError {
+    pub code: i64,
+    pub info: String,
+}
+
+impl ElementError {
+    fn new(code: i64, info: impl Into<String>) -> Self {
+        Self {
+            code,
+            info: info.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ElementError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.info)
+    }
+}
+
 /// Checks a `MsgBody` and returns its searchable text.
-pub fn check(body: Option<&Value>) -> Result<String, ImError> {
+pub fn check(body: Option<&Value>) -> Result<String, ElementError> {
     let elements = match body {
         Some(Value::Array(list)) => list,
         Some(_) | None => {
-            return Err(ImError::new(
+            return Err(ElementError::new(
                 90007,
                 "MsgBody must be an array of message elements",
             ));
         }
     };
     if elements.is_empty() {
-        return Err(ImError::new(
+        return Err(ElementError::new(
             90002,
             "MsgBody must hold at least one element",
         ));
@@ -84,13 +105,13 @@ pub fn check(body: Option<&Value>) -> Result<String, ImError> {
                 opt_string(content, "ThumbUrl", i, kind)?;
             }
             "" => {
-                return Err(ImError::new(
+                return Err(ElementError::new(
                     90010,
                     format!("MsgBody[{i}].MsgType is missing"),
                 ));
             }
             other => {
-                return Err(ImError::new(
+                return Err(ElementError::new(
                     90010,
                     format!("MsgBody[{i}].MsgType `{other}` is not a known element type"),
                 ));
@@ -98,7 +119,7 @@ pub fn check(body: Option<&Value>) -> Result<String, ImError> {
         }
     }
     if customs > 1 {
-        return Err(ImError::new(
+        return Err(ElementError::new(
             90002,
             "a message may hold at most one TIMCustomElem",
         ));
@@ -110,18 +131,28 @@ pub fn check(body: Option<&Value>) -> Result<String, ImError> {
         .join(" "))
 }
 
-fn bad(i: usize, kind: &str, what: &str) -> ImError {
-    ImError::new(90010, format!("MsgBody[{i}] ({kind}): {what}"))
+fn bad(i: usize, kind: &str, what: &str) -> ElementError {
+    ElementError::new(90010, format!("MsgBody[{i}] ({kind}): {what}"))
 }
 
-fn string<'a>(content: &'a Value, key: &str, i: usize, kind: &str) -> Result<&'a str, ImError> {
+fn string<'a>(
+    content: &'a Value,
+    key: &str,
+    i: usize,
+    kind: &str,
+) -> Result<&'a str, ElementError> {
     content
         .get(key)
         .and_then(Value::as_str)
         .ok_or_else(|| bad(i, kind, &format!("{key} must be a string")))
 }
 
-fn opt_string<'a>(content: &'a Value, key: &str, i: usize, kind: &str) -> Result<&'a str, ImError> {
+fn opt_string<'a>(
+    content: &'a Value,
+    key: &str,
+    i: usize,
+    kind: &str,
+) -> Result<&'a str, ElementError> {
     match content.get(key) {
         None | Some(Value::Null) => Ok(""),
         Some(Value::String(s)) => Ok(s),
@@ -129,7 +160,7 @@ fn opt_string<'a>(content: &'a Value, key: &str, i: usize, kind: &str) -> Result
     }
 }
 
-fn number(content: &Value, key: &str, i: usize, kind: &str) -> Result<f64, ImError> {
+fn number(content: &Value, key: &str, i: usize, kind: &str) -> Result<f64, ElementError> {
     content
         .get(key)
         .and_then(Value::as_f64)
