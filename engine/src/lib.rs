@@ -92,8 +92,23 @@ impl Engine {
     /// `system`, shown as R in consoles) and announces it for delivery. A failure is logged:
     /// the state change it reports has already happened.
     async fn notify_buyer(&self, c: &Conversation, body: serde_json::Value) {
-        let now = self.clock.now();
         let text = kefu_domain::elements::check(Some(&body)).unwrap_or_default();
+        if let Err(e) = self.post_to_buyer(c, &body, text, "system", None).await {
+            tracing::warn!(error = %e, conversation = c.id, "a notice to the buyer was not stored");
+        }
+    }
+
+    /// Stores a message from the conversation's customer-service account to its buyer and
+    /// announces it for delivery. A random MsgRandom never repeats within the duplicate window.
+    async fn post_to_buyer(
+        &self,
+        c: &Conversation,
+        body: &serde_json::Value,
+        text: String,
+        sender_role: &str,
+        agent: Option<AccountId>,
+    ) -> Result<kefu_store::StoredMessage> {
+        let now = self.clock.now();
         let body = body.to_string();
         let message = kefu_store::NewMessage {
             from_account: c.service_account.clone(),
@@ -107,27 +122,25 @@ impl Engine {
             text,
             created_at: now,
             callback: None,
-            sender_role: "system".into(),
-            agent_id: None,
+            sender_role: sender_role.into(),
+            agent_id: agent,
         };
-        match self.store.append_message(c.tenant_id, message, now).await {
-            Ok(appended) => {
-                let m = appended.message;
-                let event = Event::MessageStored {
-                    tenant_id: c.tenant_id,
-                    chat_id: m.chat_id,
-                    seq: m.seq,
-                    from_account: m.from_account,
-                    to_account: m.to_account,
-                };
-                if let Err(e) = self.bus.publish(topic::MESSAGES, &event).await {
-                    tracing::warn!(error = %e, "a notice was stored but not announced");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, conversation = c.id, "a notice to the buyer was not stored")
-            }
+        let m = self
+            .store
+            .append_message(c.tenant_id, message, now)
+            .await?
+            .message;
+        let event = Event::MessageStored {
+            tenant_id: c.tenant_id,
+            chat_id: m.chat_id,
+            seq: m.seq,
+            from_account: m.from_account.clone(),
+            to_account: m.to_account.clone(),
+        };
+        if let Err(e) = self.bus.publish(topic::MESSAGES, &event).await {
+            tracing::warn!(error = %e, "a message to a buyer was stored but not announced; they get it on resume");
         }
+        Ok(m)
     }
 
     /// "Connected": the agent's staff number and name, as the buyer expects on assignment.
@@ -382,37 +395,10 @@ impl Engine {
             ))
             .into());
         }
+        let m = self
+            .post_to_buyer(&c, body, text, "agent", Some(agent))
+            .await?;
         let now = self.clock.now();
-        let body = body.to_string();
-        let message = kefu_store::NewMessage {
-            from_account: c.service_account.clone(),
-            to_account: c.buyer.clone(),
-            msg_seq: 0,
-            msg_random: rand::random::<u32>() as i64,
-            msg_time: now / 1000,
-            content_crc: crc32fast::hash(body.as_bytes()) as i64,
-            body,
-            cloud_custom_data: String::new(),
-            text,
-            created_at: now,
-            callback: None,
-            sender_role: "agent".into(),
-            agent_id: Some(agent),
-        };
-        // A random MsgRandom never repeats within the window, so nothing is dropped as a
-        // duplicate.
-        let appended = self.store.append_message(tenant, message, now).await?;
-        let m = appended.message;
-        let event = Event::MessageStored {
-            tenant_id: tenant,
-            chat_id: m.chat_id,
-            seq: m.seq,
-            from_account: m.from_account.clone(),
-            to_account: m.to_account.clone(),
-        };
-        if let Err(e) = self.bus.publish(topic::MESSAGES, &event).await {
-            tracing::warn!(error = %e, "an agent message was stored but not announced; the buyer gets it on resume");
-        }
         if let Some(session) = c.session_id {
             self.store
                 .record_first_reply(tenant, c.id, session, agent, now)
@@ -428,5 +414,26 @@ impl Engine {
         };
         let queue = self.store.queue_of(tenant, group).await?;
         Ok(queue.iter().position(|q| q.id == c.id).map(|i| i + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_whole_transfer_keyword_asks_for_a_human() {
+        for yes in ["RG", " rg ", "人工", "转人工", "人工客服\n"] {
+            assert!(asks_for_human(yes), "{yes:?}");
+        }
+        for no in ["rgb", "不要人工", "人工智能", "", "我要退货"] {
+            assert!(!asks_for_human(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn notices_expand_their_variables() {
+        assert_eq!(notices::connected(7, "小王"), "7 号客服 小王 为您服务。");
+        assert!(notices::waiting(3).contains("还有 2 位"));
     }
 }

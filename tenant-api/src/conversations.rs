@@ -183,6 +183,35 @@ impl ConversationsApi {
             .allows(&auth.0.account, object::ALL_CONVERSATIONS, action::READ)
             .await
     }
+
+    /// The caller's tenant and conversation `id` of it, after the permission check.
+    async fn load(
+        state: &State,
+        auth: &Auth,
+        id: i64,
+        act: &str,
+    ) -> Result<(kefu_domain::TenantId, Conversation), ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::CONVERSATIONS, act)
+            .await?;
+        let c = state
+            .store
+            .get_conversation(tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        Ok((tenant, c))
+    }
+
+    /// Refuses unless the caller serves the conversation or is an administrator.
+    async fn own_or_admin(state: &State, auth: &Auth, c: &Conversation) -> Result<(), ApiError> {
+        if c.agent_id == Some(auth.0.account.id) || Self::is_admin(state, auth).await {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "this conversation is another agent's; ask them or an administrator",
+            ))
+        }
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Conversations")]
@@ -393,14 +422,7 @@ impl ConversationsApi {
         auth: Auth,
         id: Path<i64>,
     ) -> Result<Json<ConversationDto>, ApiError> {
-        let tenant = state
-            .require_tenant(&auth.0, object::CONVERSATIONS, action::WRITE)
-            .await?;
-        let c = state
-            .store
-            .get_conversation(tenant, id.0)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::WRITE).await?;
         if !Self::is_admin(&state, &auth).await {
             let group = c.skill_group_id;
             let allowed = match group {
@@ -489,20 +511,9 @@ impl ConversationsApi {
         before: Query<Option<i64>>,
         limit: Query<Option<i64>>,
     ) -> Result<Json<Vec<MessageDto>>, ApiError> {
-        let tenant = state
-            .require_tenant(&auth.0, object::CONVERSATIONS, action::READ)
-            .await?;
-        let c = state
-            .store
-            .get_conversation(tenant, id.0)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::READ).await?;
         let me = auth.0.account.id;
-        if c.agent_id != Some(me) && !Self::is_admin(&state, &auth).await {
-            return Err(ApiError::forbidden(
-                "this conversation is another agent's; ask them or an administrator",
-            ));
-        }
+        Self::own_or_admin(&state, &auth, &c).await?;
         let page = state
             .store
             .messages_before(
@@ -640,21 +651,9 @@ impl ConversationsApi {
         id: Path<i64>,
         body: Json<EndConversationRequest>,
     ) -> Result<Json<ConversationDto>, ApiError> {
-        let tenant = state
-            .require_tenant(&auth.0, object::CONVERSATIONS, action::WRITE)
-            .await?;
-        let c = state
-            .store
-            .get_conversation(tenant, id.0)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::WRITE).await?;
         let me: AccountId = auth.0.account.id;
-        let admin = Self::is_admin(&state, &auth).await;
-        if c.agent_id != Some(me) && !admin {
-            return Err(ApiError::forbidden(
-                "this conversation is another agent's; ask them or an administrator",
-            ));
-        }
+        Self::own_or_admin(&state, &auth, &c).await?;
         if body.0.note.chars().count() > 500 {
             return Err(ApiError::new(
                 ErrorCode::ValidationFailed,
