@@ -350,7 +350,6 @@ impl Engine {
         conversation: i64,
         end: EndRequest,
     ) -> Result<Conversation> {
-        let before = self.store.get_conversation(tenant, conversation).await?;
         let ended = self
             .store
             .end_conversation(tenant, conversation, end, self.clock.now())
@@ -358,10 +357,9 @@ impl Engine {
         self.announce(&ended, ConversationChange::Ended).await;
         // src 19: the client shows the session as over.
         self.notify_buyer(&ended, kefu_domain::cs::ended()).await;
-        match before.and_then(|b| {
-            b.agent_id
-                .filter(|_| b.state == kefu_store::ConversationState::Assigned)
-        }) {
+        // Only an assigned conversation has an agent (queueing clears it), so an agent here
+        // means a slot was freed.
+        match ended.agent_id {
             Some(agent) => self.drain_groups_of(tenant, agent).await?,
             None => {
                 if let Some(group) = ended.skill_group_id {
@@ -390,7 +388,8 @@ impl Engine {
             .ok_or(StoreError::NotFound)?;
         if c.state != kefu_store::ConversationState::Assigned || c.agent_id != Some(agent) {
             return Err(StoreError::Conflict(format!(
-                "this conversation is {} and not yours to answer",
+                "this conversation is {} and not yours to answer; only its serving agent replies \
+                 (take it from the queue, or ask its agent to transfer it to you)",
                 c.state.as_str()
             ))
             .into());

@@ -26,6 +26,17 @@ pub(crate) fn order(strategy: Strategy, rr_last: i64, mut c: Vec<Candidate>) -> 
     c.into_iter().map(|(id, cap, _, _)| (id, cap)).collect()
 }
 
+/// An agent's session coming to an end: their slot is freed and the session closed.
+pub(crate) struct SessionEnd<'a> {
+    pub agent: Option<i64>,
+    pub session: Option<i64>,
+    /// `agent`, `admin`, `timeout`, `buyer_left`, `transferred`…
+    pub reason: &'a str,
+    /// Category ids, comma-separated.
+    pub categories: &'a str,
+    pub note: &'a str,
+}
+
 /// An event to record: what happened to which conversation (and session), by whom.
 pub(crate) struct Milestone<'a> {
     pub conversation: i64,
@@ -35,9 +46,12 @@ pub(crate) struct Milestone<'a> {
     pub detail: &'a str,
 }
 
-/// A queued conversation going to an agent.
+/// A conversation going to an agent.
 pub(crate) struct HandOver<'a> {
     pub conversation: i64,
+    /// The state it must be in: `queued` (routing, taking) or `assigned` (a transfer between
+    /// agents). Another state means someone else moved it first.
+    pub from_state: &'a str,
     pub group: Option<i64>,
     pub agent: i64,
     /// `assigned` (by routing) or `accepted` (taken by hand).

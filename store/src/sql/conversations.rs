@@ -47,8 +47,99 @@ macro_rules! impl_conversation_store {
                 Ok(())
             }
 
-            /// Gives conversation `id` (queued) to `agent` in one transaction already holding
-            /// the group lock: claims the conversation, opens a session, records the events.
+            /// Refuses a skill group that is not the tenant's.
+            async fn group_exists(
+                tx: &mut sqlx::Transaction<'_, $DB>,
+                tenant: i64,
+                group: kefu_domain::SkillGroupId,
+            ) -> $crate::Result<()> {
+                let exists: i64 = sqlx::query_scalar(
+                    "select count(*) from skill_groups where tenant_id = $1 and id = $2",
+                )
+                .bind(tenant)
+                .bind(group.0)
+                .fetch_one(&mut **tx)
+                .await?;
+                if exists == 0 {
+                    return Err($crate::StoreError::UnknownSkillGroup(group));
+                }
+                Ok(())
+            }
+
+            /// Puts the conversation at the end of `group`'s queue if it is in one of
+            /// `from_states`, and records `queued`; false when it was in another state.
+            async fn join_queue(
+                tx: &mut sqlx::Transaction<'_, $DB>,
+                tenant: i64,
+                conversation: i64,
+                group: kefu_domain::SkillGroupId,
+                from_states: [&str; 2],
+                actor: &str,
+                now: i64,
+            ) -> $crate::Result<bool> {
+                let n = sqlx::query(
+                    "update conversations set state = 'queued', skill_group_id = $3, queued_at = $4, \
+                     agent_id = null, updated_at = $4 \
+                     where tenant_id = $1 and id = $2 and state in ($5, $6)",
+                )
+                .bind(tenant)
+                .bind(conversation)
+                .bind(group.0)
+                .bind(now)
+                .bind(from_states[0])
+                .bind(from_states[1])
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Ok(false);
+                }
+                let detail = format!("{{\"skill_group_id\":{}}}", group.0);
+                let m = $crate::routing::Milestone {
+                    conversation,
+                    session: None,
+                    kind: "queued",
+                    actor,
+                    detail: &detail,
+                };
+                Self::event(tx, tenant, m, now).await?;
+                Ok(true)
+            }
+
+            /// Frees the agent's slot and closes their session.
+            async fn end_session(
+                tx: &mut sqlx::Transaction<'_, $DB>,
+                tenant: i64,
+                end: $crate::routing::SessionEnd<'_>,
+                now: i64,
+            ) -> $crate::Result<()> {
+                if let Some(agent) = end.agent {
+                    sqlx::query(
+                        "update agent_states set active = active - 1 \
+                         where tenant_id = $1 and account_id = $2 and active > 0",
+                    )
+                    .bind(tenant)
+                    .bind(agent)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "update conversation_sessions set ended_at = $3, end_reason = $4, categories = $5, note = $6 \
+                     where tenant_id = $1 and id = $2 and ended_at is null",
+                )
+                .bind(tenant)
+                .bind(end.session)
+                .bind(now)
+                .bind(end.reason)
+                .bind(end.categories)
+                .bind(end.note)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Gives conversation `id` to `agent` in one transaction already holding the group
+            /// lock: claims the conversation, opens a session, records the events.
             async fn hand_over(
                 tx: &mut sqlx::Transaction<'_, $DB>,
                 tenant: i64,
@@ -58,12 +149,13 @@ macro_rules! impl_conversation_store {
                 let (id, group, agent) = (h.conversation, h.group, h.agent);
                 let claimed = sqlx::query(
                     "update conversations set state = 'assigned', agent_id = $3, updated_at = $4 \
-                     where tenant_id = $1 and id = $2 and state = 'queued'",
+                     where tenant_id = $1 and id = $2 and state = $5",
                 )
                 .bind(tenant)
                 .bind(id)
                 .bind(agent)
                 .bind(now)
+                .bind(h.from_state)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
@@ -346,29 +438,9 @@ macro_rules! impl_conversation_store {
                 now: i64,
             ) -> $crate::Result<$crate::Conversation> {
                 let mut tx = self.pool.begin_with($BEGIN).await?;
-                let exists: i64 = sqlx::query_scalar(
-                    "select count(*) from skill_groups where tenant_id = $1 and id = $2",
-                )
-                .bind(tenant.0)
-                .bind(group.0)
-                .fetch_one(&mut *tx)
-                .await?;
-                if exists == 0 {
-                    return Err($crate::StoreError::UnknownSkillGroup(group));
-                }
-                let n = sqlx::query(
-                    "update conversations set state = 'queued', skill_group_id = $3, queued_at = $4, \
-                     agent_id = null, updated_at = $4 \
-                     where tenant_id = $1 and id = $2 and state in ('flow', 'queued')",
-                )
-                .bind(tenant.0)
-                .bind(conversation)
-                .bind(group.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 0 {
+                Self::group_exists(&mut tx, tenant.0, group).await?;
+                let from = ["flow", "queued"];
+                if !Self::join_queue(&mut tx, tenant.0, conversation, group, from, actor, now).await? {
                     let current = Self::conversation_in(&mut tx, tenant.0, conversation).await?;
                     return Err(match current {
                         None => $crate::StoreError::NotFound,
@@ -378,15 +450,6 @@ macro_rules! impl_conversation_store {
                         )),
                     });
                 }
-                let detail = format!("{{\"skill_group_id\":{}}}", group.0);
-                let m = $crate::routing::Milestone {
-                    conversation,
-                    session: None,
-                    kind: "queued",
-                    actor,
-                    detail: &detail,
-                };
-                Self::event(&mut tx, tenant.0, m, now).await?;
                 let c = Self::conversation_in(&mut tx, tenant.0, conversation)
                     .await?
                     .ok_or($crate::StoreError::NotFound)?;
@@ -452,6 +515,7 @@ macro_rules! impl_conversation_store {
                         conversation: head,
                         group: Some(group.0),
                         agent,
+                        from_state: "queued",
                         kind: "assigned",
                         actor: "system",
                     };
@@ -510,6 +574,7 @@ macro_rules! impl_conversation_store {
                     conversation,
                     group,
                     agent: agent.0,
+                    from_state: "queued",
                     kind: "accepted",
                     actor,
                 };
@@ -558,39 +623,21 @@ macro_rules! impl_conversation_store {
                         )
                     }
                     $crate::TransferTarget::Group(group) => {
-                        let exists: i64 = sqlx::query_scalar(
-                            "select count(*) from skill_groups where tenant_id = $1 and id = $2",
-                        )
-                        .bind(tenant.0)
-                        .bind(group.0)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        if exists == 0 {
-                            return Err($crate::StoreError::UnknownSkillGroup(group));
-                        }
+                        Self::group_exists(&mut tx, tenant.0, group).await?;
                         (
                             serde_json::json!({"from": from.0, "to_group": group.0, "note": note, "group": current.skill_group_id.map(|g| g.0)}),
                             Some(group.0),
                         )
                     }
                 };
-                sqlx::query(
-                    "update agent_states set active = active - 1 where tenant_id = $1 and account_id = $2 and active > 0",
-                )
-                .bind(tenant.0)
-                .bind(from.0)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "update conversation_sessions set ended_at = $3, end_reason = 'transferred', note = $4 \
-                     where tenant_id = $1 and id = $2 and ended_at is null",
-                )
-                .bind(tenant.0)
-                .bind(current.session_id)
-                .bind(now)
-                .bind(note)
-                .execute(&mut *tx)
-                .await?;
+                let closing = $crate::routing::SessionEnd {
+                    agent: Some(from.0),
+                    session: current.session_id,
+                    reason: "transferred",
+                    categories: "",
+                    note,
+                };
+                Self::end_session(&mut tx, tenant.0, closing, now).await?;
                 let detail = detail.to_string();
                 let actor = kefu_domain::authz::subject(from);
                 let m = $crate::routing::Milestone {
@@ -603,16 +650,11 @@ macro_rules! impl_conversation_store {
                 Self::event(&mut tx, tenant.0, m, now).await?;
                 match to {
                     $crate::TransferTarget::Agent(agent) => {
-                        // Back to queued for the hand-over, then straight to the receiver.
-                        sqlx::query("update conversations set state = 'queued' where tenant_id = $1 and id = $2")
-                            .bind(tenant.0)
-                            .bind(conversation)
-                            .execute(&mut *tx)
-                            .await?;
                         let h = $crate::routing::HandOver {
                             conversation,
                             group: group_after,
                             agent: agent.0,
+                            from_state: "assigned",
                             kind: "assigned",
                             actor: &actor,
                         };
@@ -621,25 +663,9 @@ macro_rules! impl_conversation_store {
                             .ok_or($crate::StoreError::NotFound)?;
                     }
                     $crate::TransferTarget::Group(group) => {
-                        sqlx::query(
-                            "update conversations set state = 'queued', skill_group_id = $3, queued_at = $4, \
-                             agent_id = null, updated_at = $4 where tenant_id = $1 and id = $2",
-                        )
-                        .bind(tenant.0)
-                        .bind(conversation)
-                        .bind(group.0)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        let detail = format!("{{\"skill_group_id\":{}}}", group.0);
-                        let m = $crate::routing::Milestone {
-                            conversation,
-                            session: None,
-                            kind: "queued",
-                            actor: &actor,
-                            detail: &detail,
-                        };
-                        Self::event(&mut tx, tenant.0, m, now).await?;
+                        let from = ["assigned", "assigned"];
+                        Self::join_queue(&mut tx, tenant.0, conversation, group, from, &actor, now)
+                            .await?;
                     }
                 }
                 let c = Self::conversation_in(&mut tx, tenant.0, conversation)
@@ -678,34 +704,20 @@ macro_rules! impl_conversation_store {
                     ));
                 }
                 if current.state == $crate::ConversationState::Assigned {
-                    if let Some(agent) = current.agent_id {
-                        sqlx::query(
-                            "update agent_states set active = active - 1 \
-                             where tenant_id = $1 and account_id = $2 and active > 0",
-                        )
-                        .bind(tenant.0)
-                        .bind(agent.0)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
                     let categories = end
                         .categories
                         .iter()
                         .map(i64::to_string)
                         .collect::<Vec<_>>()
                         .join(",");
-                    sqlx::query(
-                        "update conversation_sessions set ended_at = $3, end_reason = $4, categories = $5, note = $6 \
-                         where tenant_id = $1 and id = $2 and ended_at is null",
-                    )
-                    .bind(tenant.0)
-                    .bind(current.session_id)
-                    .bind(now)
-                    .bind(&end.reason)
-                    .bind(&categories)
-                    .bind(&end.note)
-                    .execute(&mut *tx)
-                    .await?;
+                    let closing = $crate::routing::SessionEnd {
+                        agent: current.agent_id.map(|a| a.0),
+                        session: current.session_id,
+                        reason: &end.reason,
+                        categories: &categories,
+                        note: &end.note,
+                    };
+                    Self::end_session(&mut tx, tenant.0, closing, now).await?;
                 }
                 let detail = serde_json::json!({
                     "reason": end.reason,
