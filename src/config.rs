@@ -41,6 +41,9 @@ pub struct Config {
     /// IM REST calls allowed per app, per command, per second (0: no limit).
     pub im_rate_limit: i64,
     pub im_typing_interval_ms: i64,
+    /// Seconds an agent may have no console connected before they are suspended and their
+    /// conversations marked RECOVER.
+    pub console_grace: i64,
     /// Take client addresses from `X-Forwarded-For` (set when behind a load balancer).
     pub trust_forwarded_for: bool,
     /// `text` or `json`.
@@ -80,6 +83,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             im_rate_limit: 200,
             im_typing_interval_ms: 1000,
+            console_grace: 60,
             log_format: "text".into(),
             public_url: String::new(),
             media_link_ttl: 3600,

@@ -1,9 +1,10 @@
 //! The `demo` tenant for `kefu serve --demo`: a super admin, two agents and two skill
-//! groups, so that a new user has something to log in to. Running it again changes nothing.
+//! groups with their consultation categories, and message tags, so that a new user has
+//! something to log in to. Running it again changes nothing.
 
 use crate::config::Config;
-use kefu_domain::Role;
-use kefu_store::{NewAccount, NewTenant, Store, StoreError};
+use kefu_domain::{Role, SkillGroupId};
+use kefu_store::{NewAccount, NewTenant, NewTreeNode, Store, StoreError, Tree};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 
@@ -79,6 +80,59 @@ pub async fn seed(store: &Arc<dyn Store>, config: &Config, now: i64) -> Result<(
         )
         .await
         .map_err(fail)?;
+    // Consultation categories per group, and a few message tags, so the end and tag dialogs
+    // show real choices.
+    let categories: [(&str, SkillGroupId, &[&str]); 2] = [
+        (
+            "售前咨询",
+            pre.id,
+            &["商品咨询", "价格与优惠", "库存与发货时间"],
+        ),
+        (
+            "售后服务",
+            post.id,
+            &["退货退款", "换货", "物流问题", "发票"],
+        ),
+    ];
+    for (position, (name, group, children)) in categories.into_iter().enumerate() {
+        let top = store
+            .create_node(
+                tenant.id,
+                Tree::Categories,
+                &NewTreeNode {
+                    name: name.into(),
+                    position: position as i64,
+                    skill_group_ids: vec![group],
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .map_err(fail)?;
+        for (i, child) in children.iter().enumerate() {
+            let node = NewTreeNode {
+                parent_id: Some(top.id),
+                name: (*child).into(),
+                position: i as i64,
+                ..Default::default()
+            };
+            store
+                .create_node(tenant.id, Tree::Categories, &node, now)
+                .await
+                .map_err(fail)?;
+        }
+    }
+    for (i, tag) in ["投诉", "表扬", "催发货", "需回访"].iter().enumerate() {
+        let node = NewTreeNode {
+            name: (*tag).into(),
+            position: i as i64,
+            ..Default::default()
+        };
+        store
+            .create_node(tenant.id, Tree::Tags, &node, now)
+            .await
+            .map_err(fail)?;
+    }
     if generated {
         tracing::warn!(
             "created the demo tenant `{TENANT}`: accounts admin, agent1, agent2 with password `{password}` (shown once)"

@@ -54,6 +54,11 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         };
         format!("{setting}: {} is not usable: {e}", objects.describe())
     })?;
+    // A console refreshes its presence every 30 s; a shorter grace would suspend agents whose
+    // consoles are fine.
+    if !(40..=3600).contains(&config.console_grace) {
+        return Err("KEFU_CONSOLE_GRACE: use 40 to 3600 seconds".into());
+    }
     if config.media_link_ttl < 60 {
         return Err("KEFU_MEDIA_LINK_TTL: must be at least 60 seconds".into());
     }
@@ -115,6 +120,8 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         media,
     }
     .spawn();
+    let _sweeper = kefu_engine::Engine::new(store.clone(), bus.clone(), clock.clone())
+        .spawn_sweeper(config.console_grace * 1000);
     let gateway = kefu_gateway::routes(gateway_state.clone());
     let socket = kefu_gateway::socket_routes(gateway_state.clone());
     let media_files = kefu_gateway::media_routes(gateway_state);

@@ -55,6 +55,12 @@ pub mod object {
     pub const ALL_CONVERSATIONS: &str = "all_conversations";
     /// The caller's own online/suspended status.
     pub const AGENT_STATUS: &str = "agent_status";
+    /// The tenant's service settings (timeouts, ratings, categories required…).
+    pub const SERVICE_SETTINGS: &str = "service_settings";
+    /// The consultation category and message tag trees.
+    pub const TREES: &str = "trees";
+    /// Tags put on messages, and searching them.
+    pub const MESSAGE_TAGS: &str = "message_tags";
 }
 
 pub mod action {
@@ -86,6 +92,16 @@ const PERMISSIONS: &[[&str; 4]] = &[
     ["admin", "tenant:*", object::AGENT_STATUS, "*"],
     ["agent", "tenant:*", object::CONVERSATIONS, "*"],
     ["agent", "tenant:*", object::AGENT_STATUS, "*"],
+    ["super_admin", "tenant:*", object::SERVICE_SETTINGS, "*"],
+    ["super_admin", "tenant:*", object::TREES, "*"],
+    ["super_admin", "tenant:*", object::MESSAGE_TAGS, "*"],
+    ["admin", "tenant:*", object::SERVICE_SETTINGS, "*"],
+    ["admin", "tenant:*", object::TREES, "*"],
+    ["admin", "tenant:*", object::MESSAGE_TAGS, "*"],
+    // Agents read the settings and trees their end and tag dialogs need.
+    ["agent", "tenant:*", object::SERVICE_SETTINGS, action::READ],
+    ["agent", "tenant:*", object::TREES, action::READ],
+    ["agent", "tenant:*", object::MESSAGE_TAGS, "*"],
 ];
 
 pub struct Authorizer {

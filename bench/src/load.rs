@@ -35,29 +35,33 @@ impl Target {
     }
 
     pub async fn open(&self, identifier: &str) -> Result<Ws> {
-        // Small buffers on this side too: 10,000 sockets at tungstenite's 128 KiB default would
-        // cost the load generator more than a gigabyte.
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(0);
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(&self.ws_url, Some(config), true)
-                .await
-                .with_context(|| format!("connecting {}", self.ws_url))?;
-        ws.send(Message::text(self.auth(identifier).to_string()))
-            .await?;
-        while let Some(frame) = ws.next().await {
-            if let Message::Text(t) = frame? {
-                let v: Value = serde_json::from_str(&t)?;
-                match v["type"].as_str() {
-                    Some("auth_ok") => return Ok(ws),
-                    Some("error") => bail!("auth of {identifier} refused: {t}"),
-                    _ => {}
-                }
+        open_with(&self.ws_url, self.auth(identifier), identifier).await
+    }
+}
+
+/// Connects to `ws_url` and logs in with the `auth` frame (a UserSig's or a console token's);
+/// `who` names the socket in errors.
+pub async fn open_with(ws_url: &str, auth: Value, who: &str) -> Result<Ws> {
+    // Small buffers on this side too: 10,000 sockets at tungstenite's 128 KiB default would
+    // cost the load generator more than a gigabyte.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true)
+        .await
+        .with_context(|| format!("connecting {ws_url}"))?;
+    ws.send(Message::text(auth.to_string())).await?;
+    while let Some(frame) = ws.next().await {
+        if let Message::Text(t) = frame? {
+            let v: Value = serde_json::from_str(&t)?;
+            match v["type"].as_str() {
+                Some("auth_ok") => return Ok(ws),
+                Some("error") => bail!("auth of {who} refused: {t}"),
+                _ => {}
             }
         }
-        bail!("socket closed during auth of {identifier}")
     }
+    bail!("socket closed during auth of {who}")
 }
 
 pub fn usersig(sdkappid: i64, key: &str, identifier: &str) -> String {

@@ -3,6 +3,7 @@
 //! ```text
 //! kefu-bench relay --listen 127.0.0.1:9000
 //! kefu-bench gateway --kefu target/release/kefu [--postgres URL] [--seconds 10]
+//! kefu-bench engine --kefu target/release/kefu --postgres URL [--seconds 10] [--trials 10000]
 //! ```
 //!
 //! `gateway` starts Kefu (and the relay) pinned to core 0 with `taskset`, while it runs
@@ -10,6 +11,7 @@
 //! prints them beside their targets. Figures are printed, never asserted: a slower machine
 //! gives smaller numbers, not a failing build.
 
+mod engine;
 mod load;
 mod relay;
 mod server;
@@ -43,8 +45,22 @@ fn main() -> Result<()> {
             let postgres = flag(&args, "--postgres");
             rt.block_on(server::run_all(&kefu, postgres.as_deref(), seconds))
         }
+        Some("engine") => {
+            let kefu = PathBuf::from(flag(&args, "--kefu").context("engine needs --kefu PATH")?);
+            let postgres = flag(&args, "--postgres")
+                .context("the engine benchmark runs on PostgreSQL: give --postgres URL")?;
+            let seconds = flag(&args, "--seconds")
+                .map(|s| s.parse::<u64>())
+                .transpose()?
+                .unwrap_or(10);
+            let trials = flag(&args, "--trials")
+                .map(|s| s.parse::<usize>())
+                .transpose()?
+                .unwrap_or(10_000);
+            rt.block_on(engine::run(&kefu, &postgres, seconds, trials))
+        }
         _ => bail!(
-            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N]"
+            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N] | engine --kefu PATH --postgres URL [--seconds N] [--trials N]"
         ),
     }
 }

@@ -48,15 +48,15 @@ async fn wait_for_port(port: u16, what: &str) -> Result<()> {
     Ok(())
 }
 
-struct Kefu {
+pub(crate) struct Kefu {
     _proc: Proc,
     pid: u32,
-    base: String,
-    ws: String,
-    db_url: String,
+    pub(crate) base: String,
+    pub(crate) ws: String,
+    pub(crate) db_url: String,
     sdkappid: i64,
     key: String,
-    tenant: i64,
+    pub(crate) tenant: i64,
     dir: PathBuf,
 }
 
@@ -66,7 +66,7 @@ impl Drop for Kefu {
     }
 }
 
-async fn start_kefu(kefu: &Path, db_url: Option<String>) -> Result<Kefu> {
+pub(crate) async fn start_kefu(kefu: &Path, db_url: Option<String>) -> Result<Kefu> {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("kefu-bench-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -117,7 +117,7 @@ impl Kefu {
         }
     }
 
-    fn rest(&self) -> Rest {
+    pub(crate) fn rest(&self) -> Rest {
         Rest {
             base: self.base.clone(),
             sdkappid: self.sdkappid,
@@ -227,7 +227,7 @@ pub async fn run_all(kefu: &Path, postgres: Option<&str>, seconds: u64) -> Resul
     Ok(())
 }
 
-fn url_with_db(admin: &str, db: &str) -> String {
+pub(crate) fn url_with_db(admin: &str, db: &str) -> String {
     let (head, query) = admin.split_once('?').unwrap_or((admin, ""));
     let base = match head.rfind('/') {
         Some(i) if i > "postgres://".len() => &head[..i],

@@ -27,6 +27,11 @@ pub enum ConversationChange {
     Assigned,
     Transferred,
     Ended,
+    /// The agent's consoles vanished past the grace period: the conversation stays theirs,
+    /// marked RECOVER.
+    Recover,
+    /// Taken back from a vanished agent into its group's queue.
+    Requeued,
 }
 
 /// What travels on the bus. Tagged so that new kinds can be added without breaking old nodes:

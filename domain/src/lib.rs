@@ -11,6 +11,7 @@ pub mod ids;
 pub mod password;
 pub mod role;
 pub mod secret;
+pub mod settings;
 pub mod validate;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -9,11 +9,19 @@
 
 use kefu_bus::Bus;
 use kefu_domain::event::{ConversationChange, Event, topic};
+use kefu_domain::settings::ServiceSettings;
 use kefu_domain::{AccountId, Clock, SkillGroupId, TenantId};
 use kefu_store::{
     AgentState, AgentStatus, Assignment, Conversation, EndRequest, Store, StoreError,
 };
 use std::sync::Arc;
+
+mod buyer;
+mod ratings;
+mod timers;
+
+pub use buyer::Refusal;
+pub use timers::Sweep;
 
 /// What buyers are told, in the default (Chinese) wording. The service flow of a later issue
 /// makes these configurable per tenant, with the same `${WaitNo}` and `${StaffNo}` variables.
@@ -40,6 +48,14 @@ pub mod notices {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Buyers assigned per group lock taken (see `ConversationStore::assign_batch`).
+const DRAIN_BATCH: usize = 50;
+
+/// Queue positions are sent to everyone this close to the front whenever they change, and
+/// further back only when a buyer crosses a multiple of it, so one assignment does not write
+/// a notice to each of thousands of waiting buyers.
+const POSITION_DETAIL: usize = 20;
+
 /// Why an agent's message was not sent.
 #[derive(Debug)]
 pub enum SendError {
@@ -61,6 +77,12 @@ pub fn asks_for_human(text: &str) -> bool {
     const KEYWORDS: &[&str] = &["rg", "人工", "转人工", "人工客服"];
     let t = text.trim().to_lowercase();
     KEYWORDS.contains(&t.as_str())
+}
+
+/// Whether a buyer now at `place` hears of it, after everyone moved up `moved` places.
+fn tell_position(place: usize, moved: usize) -> bool {
+    place <= POSITION_DETAIL
+        || (moved > 0 && (place - 1) / POSITION_DETAIL != (place + moved - 1) / POSITION_DETAIL)
 }
 
 #[derive(Clone)]
@@ -159,7 +181,8 @@ impl Engine {
     }
 
     /// Tells each buyer still waiting in `group` their place.
-    async fn positions(&self, tenant: TenantId, group: SkillGroupId) {
+    /// `moved`: how many places everyone moved up (0: the queue changed otherwise).
+    async fn positions(&self, tenant: TenantId, group: SkillGroupId, moved: usize) {
         let queue = match self.store.queue_of(tenant, group).await {
             Ok(q) => q,
             Err(e) => {
@@ -168,8 +191,10 @@ impl Engine {
             }
         };
         for (i, c) in queue.iter().enumerate() {
-            self.notify_buyer(c, notices::text(&notices::waiting(i + 1)))
-                .await;
+            if tell_position(i + 1, moved) {
+                self.notify_buyer(c, notices::text(&notices::waiting(i + 1)))
+                    .await;
+            }
         }
     }
 
@@ -186,20 +211,29 @@ impl Engine {
     /// Assigns from `group`'s queue until its head finds nobody with room.
     pub async fn drain(&self, tenant: TenantId, group: SkillGroupId) -> Result<Vec<Assignment>> {
         let mut out = Vec::new();
-        while let Some(a) = self
-            .store
-            .assign_next(tenant, group, self.clock.now())
-            .await?
-        {
-            self.announce(&a.conversation, ConversationChange::Assigned)
-                .await;
-            self.connected(&a).await;
-            out.push(a);
+        loop {
+            let batch = self
+                .store
+                .assign_batch(tenant, group, self.clock.now(), DRAIN_BATCH)
+                .await?;
+            // Consoles first: the alert is what the agent waits for.
+            for a in &batch {
+                self.announce(&a.conversation, ConversationChange::Assigned)
+                    .await;
+            }
+            for a in &batch {
+                self.connected(a).await;
+            }
+            let full = batch.len() == DRAIN_BATCH;
+            out.extend(batch);
+            if !full {
+                break;
+            }
         }
         if !out.is_empty() {
             // Everyone behind them moved up.
             self.announce_queue(tenant, group).await;
-            self.positions(tenant, group).await;
+            self.positions(tenant, group, out.len()).await;
         }
         Ok(out)
     }
@@ -264,17 +298,27 @@ impl Engine {
             .await?;
         self.announce(&queued, ConversationChange::Queued).await;
         self.announce_queue(tenant, group).await;
-        let assigned = self.drain(tenant, group).await?;
-        if !assigned.iter().any(|a| a.conversation.id == queued.id) {
-            let place = self.position(tenant, &queued).await?.unwrap_or(1);
-            self.notify_buyer(&queued, notices::text(&notices::waiting(place)))
-                .await;
-        }
+        self.drain_or_wait(&queued).await?;
         Ok(self
             .store
             .get_conversation(tenant, c.id)
             .await?
             .unwrap_or(queued))
+    }
+
+    /// Drains the group `queued` just joined; if it is not among those assigned, tells its
+    /// buyer their place.
+    async fn drain_or_wait(&self, queued: &Conversation) -> Result<()> {
+        let Some(group) = queued.skill_group_id else {
+            return Ok(());
+        };
+        let assigned = self.drain(queued.tenant_id, group).await?;
+        if !assigned.iter().any(|a| a.conversation.id == queued.id) {
+            let place = self.position(queued.tenant_id, queued).await?.unwrap_or(1);
+            self.notify_buyer(queued, notices::text(&notices::waiting(place)))
+                .await;
+        }
+        Ok(())
     }
 
     /// An agent takes a queued buyer by hand.
@@ -294,7 +338,7 @@ impl Engine {
         self.connected(&a).await;
         if let Some(group) = a.conversation.skill_group_id {
             self.announce_queue(tenant, group).await;
-            self.positions(tenant, group).await;
+            self.positions(tenant, group, 1).await;
         }
         Ok(a)
     }
@@ -310,6 +354,17 @@ impl Engine {
         to: kefu_store::TransferTarget,
         note: &str,
     ) -> Result<Conversation> {
+        if to == kefu_store::TransferTarget::BuyerChoice {
+            let groups = self.store.list_skill_groups(tenant).await?;
+            if !groups.iter().any(|g| g.visible_to_buyers) {
+                return Err(kefu_domain::validate::Invalid::new(
+                    "to_buyer_choice",
+                    "no skill group is visible to buyers, so there is nothing to choose; \
+                     transfer to a group, or make groups visible to buyers",
+                )
+                .into());
+            }
+        }
         let moved = self
             .store
             .transfer_conversation(tenant, conversation, from, to, note, self.clock.now())
@@ -332,8 +387,9 @@ impl Engine {
             }
             kefu_store::TransferTarget::Group(group) => {
                 self.announce_queue(tenant, group).await;
-                self.drain(tenant, group).await?;
+                self.drain_or_wait(&moved).await?;
             }
+            kefu_store::TransferTarget::BuyerChoice => self.offer_groups(&moved).await?,
         }
         self.drain_groups_of(tenant, from).await?;
         Ok(self
@@ -344,19 +400,144 @@ impl Engine {
     }
 
     /// Ends a conversation; the agent's freed slot goes to the next buyer in their groups.
+    /// An agent ending it must choose consultation categories when the tenant requires them,
+    /// from those offered in the conversation's group.
     pub async fn end(
         &self,
         tenant: TenantId,
         conversation: i64,
         end: EndRequest,
     ) -> Result<Conversation> {
+        let settings = self.store.service_settings(tenant).await?;
+        if end.reason == "agent" {
+            let c = self
+                .store
+                .get_conversation(tenant, conversation)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if c.state == kefu_store::ConversationState::Ended {
+                return Err(StoreError::Conflict(
+                    "the conversation has already ended".into(),
+                ));
+            }
+            self.check_categories(&c, &end.categories, &settings)
+                .await?;
+        }
+        self.finish(tenant, conversation, end, &settings, None)
+            .await
+    }
+
+    /// The buyer leaves: their open conversation with `service_account` (if any) ends as
+    /// `buyer_left`, with the usual notices and the rating card if an agent served them.
+    pub async fn buyer_left(
+        &self,
+        tenant: TenantId,
+        buyer: &str,
+        service_account: &str,
+    ) -> Result<bool> {
+        let Some(c) = self
+            .store
+            .open_conversation_of(tenant, buyer, service_account)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let settings = self.store.service_settings(tenant).await?;
+        let end = EndRequest {
+            reason: "buyer_left".into(),
+            actor: format!("buyer:{buyer}"),
+            ..Default::default()
+        };
+        match self.finish(tenant, c.id, end, &settings, None).await {
+            Ok(_) => Ok(true),
+            // Ended by someone else a moment before.
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks an agent's chosen categories against the tenant's tree and rules.
+    async fn check_categories(
+        &self,
+        c: &Conversation,
+        chosen: &[i64],
+        settings: &ServiceSettings,
+    ) -> Result<()> {
+        use kefu_domain::validate::Invalid;
+        if chosen.is_empty() {
+            if settings.categories_required {
+                return Err(Invalid::new(
+                    "categories",
+                    "choose at least one consultation category: the tenant requires it to end a conversation",
+                )
+                .into());
+            }
+            return Ok(());
+        }
+        let tree = self
+            .store
+            .tree(c.tenant_id, kefu_store::Tree::Categories)
+            .await?;
+        for id in chosen {
+            let Some(node) = tree.iter().find(|n| n.id == *id) else {
+                return Err(Invalid::new(
+                    "categories",
+                    format!("category {id} does not exist; pick from the category tree"),
+                )
+                .into());
+            };
+            // A category is offered in the groups of its top-level ancestor (none: all).
+            let mut top = node;
+            while let Some(parent) = top.parent_id.and_then(|p| tree.iter().find(|n| n.id == p)) {
+                top = parent;
+            }
+            let offered = top.skill_group_ids.is_empty()
+                || c.skill_group_id
+                    .is_some_and(|g| top.skill_group_ids.contains(&g));
+            if !offered {
+                return Err(Invalid::new(
+                    "categories",
+                    format!(
+                        "category {} ({}) is not offered in this conversation's skill group",
+                        node.id, node.name
+                    ),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the conversation and tells everyone: the timeout notices when the reception
+    /// timeout ended it, `src` 19, and the rating card when an agent served it.
+    pub(crate) async fn finish(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        end: EndRequest,
+        settings: &ServiceSettings,
+        timeout_message: Option<&str>,
+    ) -> Result<Conversation> {
         let ended = self
             .store
             .end_conversation(tenant, conversation, end, self.clock.now())
             .await?;
         self.announce(&ended, ConversationChange::Ended).await;
+        if let Some(text) = timeout_message {
+            if !text.trim().is_empty() {
+                self.notify_buyer(&ended, notices::text(text)).await;
+            }
+            // src 20: ended because the buyer did not reply in time.
+            self.notify_buyer(&ended, kefu_domain::cs::timed_out())
+                .await;
+        }
         // src 19: the client shows the session as over.
         self.notify_buyer(&ended, kefu_domain::cs::ended()).await;
+        if let (Some(_), Some(session)) = (ended.agent_id, ended.session_id)
+            && settings.ratings_enabled
+        {
+            self.send_rating_card(&ended, session, settings).await;
+        }
         // Only an assigned conversation has an agent (queueing clears it), so an agent here
         // means a slot was freed.
         match ended.agent_id {
@@ -399,8 +580,16 @@ impl Engine {
             .await?;
         let now = self.clock.now();
         if let Some(session) = c.session_id {
+            // The reception timeout runs from the agent's latest message until the buyer
+            // answers.
+            let deadline = self
+                .store
+                .service_settings(tenant)
+                .await?
+                .reception_timeout_ms()
+                .map(|ms| now + ms);
             self.store
-                .record_first_reply(tenant, c.id, session, agent, now)
+                .record_agent_reply(tenant, c.id, session, agent, now, deadline)
                 .await?;
         }
         Ok(m)
@@ -428,6 +617,17 @@ mod tests {
         for no in ["rgb", "不要人工", "人工智能", "", "我要退货"] {
             assert!(!asks_for_human(no), "{no:?}");
         }
+    }
+
+    #[test]
+    fn positions_are_told_near_the_front_always_and_further_back_at_each_multiple() {
+        assert!(tell_position(1, 1) && tell_position(20, 1));
+        // 41 → 40 crosses into the third block of 20; 45 → 44 does not.
+        assert!(tell_position(40, 1));
+        assert!(!tell_position(44, 1));
+        // A batch of 50 moves everyone across a boundary.
+        assert!(tell_position(75, 50));
+        assert!(!tell_position(75, 0));
     }
 
     #[test]

@@ -138,20 +138,57 @@ async fn draft(call: &Call<'_>, from_required: bool) -> Result<Draft, ImError> {
 /// Appends a message and, unless it is a duplicate or `announce` is off, tells every node so
 /// the parties' sockets and the conversation engine react. Stored is what counts: a lost
 /// announcement is caught up by the readers' sequence.
+///
+/// A buyer's message to a customer-service account goes through the engine: a rating or a
+/// request to rate is acted on first (and refused with its error code, unstored, when it
+/// cannot be taken); after storing, the engine reacts to transfer keywords, menu choices and
+/// the client opening the conversation.
 pub(crate) async fn append(
     state: &crate::GatewayState,
-    tenant: kefu_domain::TenantId,
+    app: &kefu_store::ImApp,
     message: NewMessage,
     announce: bool,
 ) -> Result<kefu_store::Appended, ImError> {
+    let tenant = app.tenant_id;
+    let service = app
+        .service_accounts
+        .iter()
+        .find(|a| a.identifier == message.to_account)
+        .filter(|_| announce);
+    let cs_message = match service {
+        Some(_) if message.body.contains("TIMCustomElem") => serde_json::from_str(&message.body)
+            .ok()
+            .and_then(|body| kefu_domain::cs::parse(&body)),
+        _ => None,
+    };
+    let engine =
+        || kefu_engine::Engine::new(state.store.clone(), state.bus.clone(), state.clock.clone());
     let dedup_since = message.created_at - DEDUP_WINDOW_MS;
-    let wants_human = kefu_engine::asks_for_human(&message.text);
+    let text = service.map(|_| message.text.clone()).unwrap_or_default();
+    if let (Some(account), Some(cs)) = (service, &cs_message) {
+        // A resend of a message already stored is answered as the original was, not acted on
+        // twice.
+        let already = state
+            .store
+            .find_duplicate(tenant, &message, dedup_since)
+            .await?;
+        if already.is_none()
+            && let Err(refused) = engine()
+                .buyer_custom(tenant, &message.from_account, account, cs)
+                .await
+        {
+            return Err(ImError::new(refused.code.into(), refused.info));
+        }
+    }
     let appended = state
         .store
         .append_message(tenant, message, dedup_since)
         .await?;
-    if wants_human && !appended.duplicate {
-        to_human(state, tenant, &appended.message).await;
+    if let (Some(account), false) = (service, appended.duplicate) {
+        let m = &appended.message;
+        engine()
+            .buyer_wrote(tenant, &m.from_account, account, &text, cs_message.as_ref())
+            .await;
     }
     if announce && !appended.duplicate {
         let m = &appended.message;
@@ -167,42 +204,6 @@ pub(crate) async fn append(
         }
     }
     Ok(appended)
-}
-
-/// A buyer wrote a transfer keyword to a customer-service account: their conversation joins
-/// the account's skill group queue (or the tenant's first group). A failure here is logged;
-/// the message itself is stored either way.
-async fn to_human(state: &crate::GatewayState, tenant: kefu_domain::TenantId, m: &StoredMessage) {
-    let app = match state.store.get_im_app(tenant).await {
-        Ok(Some(app)) => app,
-        _ => return,
-    };
-    let Some(account) = app
-        .service_accounts
-        .iter()
-        .find(|a| a.identifier == m.to_account)
-    else {
-        return;
-    };
-    let group = match account.skill_group_id {
-        Some(g) => Some(g),
-        None => match state.store.list_skill_groups(tenant).await {
-            Ok(groups) => groups.first().map(|g| g.id),
-            Err(_) => None,
-        },
-    };
-    let Some(group) = group else {
-        tracing::warn!(%tenant, "a buyer asked for a human but the tenant has no skill group");
-        return;
-    };
-    let engine =
-        kefu_engine::Engine::new(state.store.clone(), state.bus.clone(), state.clock.clone());
-    if let Err(e) = engine
-        .request_human(tenant, &m.from_account, &m.to_account, group)
-        .await
-    {
-        tracing::warn!(error = %e, %tenant, "queueing a buyer for a human failed");
-    }
 }
 
 /// Stores one message to `to` and announces it. Returns the stored (or original) message.
@@ -241,7 +242,7 @@ async fn store(
         created_at: now,
         callback: callback.flatten(),
     };
-    let appended = append(call.state, call.app.tenant_id, message, announce).await?;
+    let appended = append(call.state, call.app, message, announce).await?;
     Ok(appended.message)
 }
 

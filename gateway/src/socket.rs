@@ -57,6 +57,11 @@ enum ClientFrame {
         chat_id: i64,
         seq: i64,
     },
+    /// The buyer leaves their conversation with a customer-service account (the widget's
+    /// end button): it ends as `buyer_left`.
+    Leave {
+        to: String,
+    },
     Ping,
 }
 
@@ -77,6 +82,11 @@ enum ServerFrame<'a> {
     AuthOk {
         identifier: &'a str,
         chats: Vec<ChatSummary>,
+    },
+    /// Answer to `leave`: whether an open conversation was ended.
+    Left {
+        to: &'a str,
+        ended: bool,
     },
     Ack {
         id: &'a str,
@@ -238,6 +248,7 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
     let presence = crate::hub::presence_key(peer.tenant, &peer.identity);
     let member = registration.member();
     touch(&state, &presence, &member).await;
+    console_seen(&state, &peer).await;
     let mut refresh = tokio::time::interval(crate::hub::PRESENCE_REFRESH);
     state_change(&state, &peer, "Login", "Register").await;
     // How the socket ended, for the State.StateChange callback.
@@ -296,9 +307,14 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
                 let _ = sink.send(Message::close_with(CloseCode::from(close::EXPIRED), "expired: log in with a new UserSig")).await;
                 break;
             }
-            _ = refresh.tick() => touch(&state, &presence, &member).await,
+            _ = refresh.tick() => {
+                touch(&state, &presence, &member).await;
+                console_seen(&state, &peer).await;
+            }
         }
     }
+    // The console grace period runs from the moment the last console went away.
+    console_seen(&state, &peer).await;
     if let Err(e) = state.bus.presence_remove(&presence, &member).await {
         tracing::warn!(error = %e, "could not clear presence; it lapses on its own");
     }
@@ -320,6 +336,29 @@ async fn state_change(state: &GatewayState, peer: &Peer, action: &str, reason: &
         "KickedDevice": [],
     });
     callbacks::queue(state, &app, callbacks::STATE_CHANGE, body).await;
+}
+
+/// Records that an agent's console is connected, in the database, so that every node's
+/// sweep knows the agent is still there (see `Engine::sweep`).
+async fn console_seen(state: &GatewayState, peer: &Peer) {
+    if !matches!(peer.login, Login::Console { .. }) {
+        return;
+    }
+    let Some(agent) = peer
+        .identity
+        .strip_prefix("account:")
+        .and_then(|id| id.parse().ok())
+    else {
+        return;
+    };
+    let agent = kefu_domain::AccountId(agent);
+    if let Err(e) = state
+        .store
+        .console_seen(peer.tenant, agent, state.clock.now())
+        .await
+    {
+        tracing::warn!(error = %e, "could not record that an agent's console is connected");
+    }
 }
 
 /// Marks this connection present for the next `PRESENCE_TTL_MS`.
@@ -496,6 +535,36 @@ async fn on_frame(
             }
             true
         }
+        ClientFrame::Leave { to } => {
+            if !peer.can_send {
+                return send(
+                    sink,
+                    &ServerFrame::Error {
+                        code: 90003,
+                        message: "only buyers leave a conversation; agents end it with POST /api/v1/conversations/{id}/end",
+                        id: None,
+                    },
+                )
+                .await;
+            }
+            let engine = kefu_engine::Engine::new(
+                state.store.clone(),
+                state.bus.clone(),
+                state.clock.clone(),
+            );
+            let frame = match engine.buyer_left(peer.tenant, &peer.identity, &to).await {
+                Ok(ended) => ServerFrame::Left { to: &to, ended },
+                Err(e) => {
+                    tracing::warn!(error = %e, "a buyer's leave was not recorded");
+                    ServerFrame::Error {
+                        code: 90994,
+                        message: "leaving failed; try again",
+                        id: None,
+                    }
+                }
+            };
+            send(sink, &frame).await
+        }
         ClientFrame::Auth { .. } => {
             send(
                 sink,
@@ -663,7 +732,7 @@ async fn send_message(
         cloud_custom_data: cloud,
         created_at: now,
     };
-    let appended = openim::append(state, peer.tenant, message, true).await?;
+    let appended = openim::append(state, &app, message, true).await?;
     Ok((appended.message, appended.duplicate))
 }
 

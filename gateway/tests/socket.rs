@@ -562,36 +562,48 @@ async fn online_state_follows_the_sockets() {
 }
 
 #[tokio::test]
-async fn customer_service_control_messages_are_stored_whatever_their_src() {
+async fn customer_service_control_messages_are_stored_and_acted_on() {
     let e = env(TestDb::sqlite()).await;
     let (mut c, _) = e.login("buyer_1").await;
     let custom =
         |data: &str| json!([{ "MsgType": "TIMCustomElem", "MsgContent": { "Data": data } }]);
-    let sends = [
-        (
-            "start",
-            custom(r#"{"src":7,"customerServicePlugin":0,"triggeredContent":{"language":"zh"}}"#),
-        ),
-        (
-            "rate",
-            custom(
-                r#"{"src":"10","customerServicePlugin":0,"menuSelected":{"id":"105","content":"非常满意","sessionId":"s"}}"#,
-            ),
-        ),
-        (
-            "future",
-            custom(r#"{"src":"99","customerServicePlugin":0,"whatever":true}"#),
-        ),
-    ];
-    for (id, body) in sends {
-        c.send(
-            json!({ "type": "send", "id": id, "to": "@customer_service_account", "body": body }),
-        )
-        .await;
-        let mut frames = [c.next().await, c.next().await];
-        frames.sort_by_key(|f| f["type"].as_str().unwrap().to_string());
-        assert_eq!(frames[0]["type"], "ack", "{id}: {:?}", frames);
+    // Reads frames until the answer to `id`, collecting the others.
+    async fn answer(c: &mut Client, id: &str, seen: &mut Vec<Value>) -> Value {
+        for _ in 0..8 {
+            let f = c.next().await;
+            if f["id"] == id && (f["type"] == "ack" || f["type"] == "error") {
+                return f;
+            }
+            seen.push(f);
+        }
+        panic!("no answer to {id}: {seen:?}");
     }
+    let mut seen = Vec::new();
+    let start =
+        custom(r#"{"src":7,"customerServicePlugin":0,"triggeredContent":{"language":"zh"}}"#);
+    c.send(
+        json!({ "type": "send", "id": "start", "to": "@customer_service_account", "body": start }),
+    )
+    .await;
+    assert_eq!(answer(&mut c, "start", &mut seen).await["type"], "ack");
+    // A rating for a session that does not exist is refused with the plugin's code, unstored.
+    let rate = custom(
+        r#"{"src":"10","customerServicePlugin":0,"menuSelected":{"id":"105","content":"非常满意","sessionId":"s"}}"#,
+    );
+    c.send(
+        json!({ "type": "send", "id": "rate", "to": "@customer_service_account", "body": rate }),
+    )
+    .await;
+    let refused = answer(&mut c, "rate", &mut seen).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_i64()),
+        (Some("error"), Some(10150)),
+        "{refused}"
+    );
+    let future = custom(r#"{"src":"99","customerServicePlugin":0,"whatever":true}"#);
+    c.send(json!({ "type": "send", "id": "future", "to": "@customer_service_account", "body": future }))
+        .await;
+    assert_eq!(answer(&mut c, "future", &mut seen).await["type"], "ack");
     let history = e
         .store
         .roam_messages(
@@ -604,15 +616,12 @@ async fn customer_service_control_messages_are_stored_whatever_their_src() {
         .iter()
         .map(|m| kefu_domain::cs::parse(&serde_json::from_str(&m.body).unwrap()))
         .collect();
+    // Newest first: the unknown src is stored; src 7 was answered with the rating rules.
     assert_eq!(
         kinds,
         [
             Some(kefu_domain::cs::CsMessage::Other { src: "99".into() }),
-            Some(kefu_domain::cs::CsMessage::RatingSubmission {
-                option_id: "105".into(),
-                content: "非常满意".into(),
-                session_id: "s".into()
-            }),
+            Some(kefu_domain::cs::CsMessage::Other { src: "23".into() }),
             Some(kefu_domain::cs::CsMessage::SessionStart {
                 language: Some("zh".into())
             }),

@@ -17,6 +17,13 @@ pub enum StoreError {
     /// The change does not fit the current state; the text says why.
     #[error("{0}")]
     Conflict(String),
+    /// A value the tenant's rules refuse (a category that must be chosen, one that does not
+    /// exist); the field and what to do are named.
+    #[error(transparent)]
+    Invalid(#[from] kefu_domain::validate::Invalid),
+    /// The record is still used by others, named in the text; it cannot be deleted yet.
+    #[error("{0}")]
+    InUse(String),
     #[error("skill group {0} does not exist in this tenant")]
     UnknownSkillGroup(SkillGroupId),
     #[error("database error: {0}")]

@@ -18,6 +18,7 @@ pub mod testing;
 
 use async_trait::async_trait;
 use kefu_domain::clock::Millis;
+use kefu_domain::settings::ServiceSettings;
 use kefu_domain::{AccountId, SkillGroupId, TenantId};
 use std::sync::Arc;
 
@@ -96,6 +97,27 @@ pub trait SkillGroupStore: Send + Sync {
         now: Millis,
     ) -> Result<SkillGroup>;
     async fn list_skill_groups(&self, tenant: TenantId) -> Result<Vec<SkillGroup>>;
+    async fn get_skill_group(
+        &self,
+        tenant: TenantId,
+        id: SkillGroupId,
+    ) -> Result<Option<SkillGroup>>;
+    async fn update_skill_group(
+        &self,
+        tenant: TenantId,
+        id: SkillGroupId,
+        patch: &SkillGroupPatch,
+        now: Millis,
+    ) -> Result<SkillGroup>;
+    /// Deletes a group nobody uses; otherwise [`StoreError::Conflict`] says what uses it
+    /// (members, open conversations, customer-service accounts).
+    async fn delete_skill_group(&self, tenant: TenantId, id: SkillGroupId) -> Result<()>;
+    /// The group's members and their own caps (`None`: the group's).
+    async fn group_members(
+        &self,
+        tenant: TenantId,
+        id: SkillGroupId,
+    ) -> Result<Vec<(AccountId, Option<i64>)>>;
 }
 
 /// Logins and their bearer tokens.
@@ -209,6 +231,14 @@ pub trait MessageStore: Send + Sync {
         tenant: TenantId,
         query: RoamQuery<'_>,
     ) -> Result<Vec<StoredMessage>>;
+    /// The message `m` would be a duplicate of (same sender, MsgSeq, MsgRandom and content
+    /// CRC in the same chat since `dedup_since`), without storing anything.
+    async fn find_duplicate(
+        &self,
+        tenant: TenantId,
+        m: &NewMessage,
+        dedup_since: Millis,
+    ) -> Result<Option<StoredMessage>>;
     async fn find_message_by_key(
         &self,
         tenant: TenantId,
@@ -224,6 +254,8 @@ pub trait MessageStore: Send + Sync {
         msg_key: &str,
     ) -> Result<Recall>;
     async fn get_chat(&self, tenant: TenantId, chat_id: i64) -> Result<Option<Chat>>;
+    /// The chat between `a` and `b`, in either order, if they ever wrote.
+    async fn chat_between(&self, tenant: TenantId, a: &str, b: &str) -> Result<Option<Chat>>;
     /// Records that `reader` has read the chat up to `seq` (capped at its last message).
     /// Read positions only move forward; returns the position after the call.
     async fn mark_read(
@@ -351,7 +383,25 @@ pub trait ConversationStore: Send + Sync {
         tenant: TenantId,
         group: SkillGroupId,
         now: Millis,
-    ) -> Result<Option<Assignment>>;
+    ) -> Result<Option<Assignment>> {
+        Ok(self
+            .assign_batch(tenant, group, now, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+    /// Assigns up to `max` buyers from the head of `group`'s queue, in order, in one
+    /// transaction under the group's lock, stopping at the first buyer nobody has room for
+    /// (strict FIFO). One lock taken for many buyers is what lets a busy group keep up: asks
+    /// that arrive while a batch runs are served by the next batch together. An empty queue
+    /// is seen without taking the lock.
+    async fn assign_batch(
+        &self,
+        tenant: TenantId,
+        group: SkillGroupId,
+        now: Millis,
+        max: usize,
+    ) -> Result<Vec<Assignment>>;
     /// An online agent takes a queued conversation (manual pick, or an admin taking one).
     async fn take_conversation(
         &self,
@@ -382,14 +432,16 @@ pub trait ConversationStore: Send + Sync {
         now: Millis,
     ) -> Result<Conversation>;
     async fn get_conversation(&self, tenant: TenantId, id: i64) -> Result<Option<Conversation>>;
-    /// Records the session's first agent reply (once; later calls change nothing).
-    async fn record_first_reply(
+    /// Records an agent's reply: the session's first one once (`first_agent_reply`), and the
+    /// time by which the buyer must answer (`None`: no reception timeout).
+    async fn record_agent_reply(
         &self,
         tenant: TenantId,
         conversation: i64,
         session: i64,
         agent: AccountId,
         now: Millis,
+        reply_deadline: Option<Millis>,
     ) -> Result<()>;
     /// Most recently changed first.
     async fn list_conversations(
@@ -404,6 +456,134 @@ pub trait ConversationStore: Send + Sync {
         tenant: TenantId,
         conversation: i64,
     ) -> Result<Vec<ConversationEvent>>;
+}
+
+/// What happens around a human conversation: the tenant's service settings, the reception
+/// timeout, consoles that vanish and the conversations they leave behind, and ratings. The
+/// timers are deadlines stored on the rows, found by any node's sweep; each change is
+/// conditional, so two nodes sweeping at once act once.
+#[async_trait]
+pub trait ServiceStore: Send + Sync {
+    /// The tenant's settings; the defaults when it never saved any.
+    async fn service_settings(&self, tenant: TenantId) -> Result<ServiceSettings>;
+    async fn save_service_settings(
+        &self,
+        tenant: TenantId,
+        settings: &ServiceSettings,
+        now: Millis,
+    ) -> Result<()>;
+    /// The buyer's conversation with a service account that has not ended.
+    async fn open_conversation_of(
+        &self,
+        tenant: TenantId,
+        buyer: &str,
+        service_account: &str,
+    ) -> Result<Option<Conversation>>;
+    /// Buyer messages of the conversation that its customer-service account has not read
+    /// (messages after the account's read position in the buyer's chat, since the
+    /// conversation opened).
+    async fn unread_count(&self, tenant: TenantId, conversation: &Conversation) -> Result<i64>;
+    /// The buyer answered: the reception timeout waits for the agent's next message.
+    async fn buyer_replied(&self, tenant: TenantId, conversation: i64) -> Result<()>;
+    /// The groups offered to the buyer (JSON), or `None` once they chose.
+    async fn set_pending_choice(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        choice: Option<&str>,
+    ) -> Result<()>;
+    /// Assigned conversations whose buyer did not answer by the deadline, in every tenant.
+    async fn due_timeouts(&self, now: Millis, limit: i64) -> Result<Vec<Conversation>>;
+    /// A console of the agent is connected (on connect and as a heartbeat). True when it
+    /// comes back after the grace period ran out: their conversations stop waiting to be
+    /// re-queued.
+    async fn console_seen(&self, tenant: TenantId, agent: AccountId, now: Millis) -> Result<bool>;
+    /// Agents online or serving buyers whose consoles nobody has seen since `seen_before`.
+    async fn lapsed_consoles(&self, seen_before: Millis, limit: i64) -> Result<Vec<LapsedConsole>>;
+    /// Suspends a lapsed agent and marks their conversations RECOVER, to be re-queued at
+    /// `requeue_at` if given. `None` when a console came back in the meantime.
+    async fn console_lost(
+        &self,
+        tenant: TenantId,
+        agent: AccountId,
+        seen_before: Millis,
+        requeue_at: Option<Millis>,
+        now: Millis,
+    ) -> Result<Option<Vec<Conversation>>>;
+    /// Conversations due to go back to the queue, in every tenant.
+    async fn due_requeues(&self, now: Millis, limit: i64) -> Result<Vec<Conversation>>;
+    /// Takes a conversation from its vanished agent back to its group's queue, at the place
+    /// it had; `None` if it is no longer due (the agent came back, or someone acted first).
+    async fn requeue(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        now: Millis,
+    ) -> Result<Option<Conversation>>;
+    async fn sessions_of(&self, tenant: TenantId, conversation: i64)
+    -> Result<Vec<ServiceSession>>;
+    /// The buyer's latest session with an agent on a service account, if any.
+    async fn latest_session_of(
+        &self,
+        tenant: TenantId,
+        buyer: &str,
+        service_account: &str,
+    ) -> Result<Option<ServiceSession>>;
+    /// A rating card was sent for the session; it can be answered until `expires_at`.
+    async fn rating_requested(
+        &self,
+        tenant: TenantId,
+        session: i64,
+        expires_at: Millis,
+    ) -> Result<()>;
+    /// Stores the buyer's rating (1–5) of a session, once, before its card expires.
+    async fn rate_session(
+        &self,
+        tenant: TenantId,
+        buyer: &str,
+        session: i64,
+        score: i64,
+        label: &str,
+        now: Millis,
+    ) -> Result<RateOutcome>;
+}
+
+/// Consultation categories and message tags: two trees per tenant of the same shape, and the
+/// tags agents put on messages.
+#[async_trait]
+pub trait TreeStore: Send + Sync {
+    /// Every node, siblings by position.
+    async fn tree(&self, tenant: TenantId, tree: Tree) -> Result<Vec<TreeNode>>;
+    async fn create_node(
+        &self,
+        tenant: TenantId,
+        tree: Tree,
+        node: &NewTreeNode,
+        now: Millis,
+    ) -> Result<TreeNode>;
+    /// Replaces a node's name, parent, position and groups. A node cannot move under itself.
+    async fn update_node(
+        &self,
+        tenant: TenantId,
+        tree: Tree,
+        id: i64,
+        node: &NewTreeNode,
+    ) -> Result<TreeNode>;
+    /// Deletes a leaf; a node with children, or a tag on messages, is refused with a reason.
+    async fn delete_node(&self, tenant: TenantId, tree: Tree, id: i64) -> Result<()>;
+    async fn tag_message(
+        &self,
+        tenant: TenantId,
+        tag: &NewMessageTag,
+        now: Millis,
+    ) -> Result<MessageTag>;
+    async fn untag_message(&self, tenant: TenantId, id: i64) -> Result<()>;
+    /// Newest first.
+    async fn message_tags(
+        &self,
+        tenant: TenantId,
+        filter: &MessageTagFilter,
+    ) -> Result<Vec<MessageTag>>;
 }
 
 /// casbin's rules, kept in the database so that every node and both backends share them.
@@ -435,6 +615,8 @@ pub trait Store:
     + MessageStore
     + CallbackStore
     + ConversationStore
+    + ServiceStore
+    + TreeStore
 {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for readiness checks.

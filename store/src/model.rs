@@ -103,6 +103,15 @@ pub struct SkillGroup {
     pub id: SkillGroupId,
     pub tenant_id: TenantId,
     pub name: String,
+    /// The tenant's own code for the group.
+    pub identifier: String,
+    pub phone: String,
+    /// What buyers see when they pick a group.
+    pub client_name: String,
+    pub visible_to_buyers: bool,
+    /// Conversations one member serves at once, unless the member has their own cap.
+    pub agent_cap: i64,
+    pub strategy: Strategy,
     pub created_at: Millis,
 }
 
@@ -424,6 +433,9 @@ pub struct AgentState {
     /// Conversations assigned to the agent now.
     pub active: i64,
     pub last_assigned_at: Millis,
+    /// Conversations this agent transferred inside their group, and to another group.
+    pub transfers_within: i64,
+    pub transfers_across: i64,
 }
 
 /// How a skill group hands out its queue.
@@ -529,6 +541,13 @@ pub struct Conversation {
     pub ended_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// When the buyer must have answered the agent (reception timeout); `None` while the
+    /// agent owes the reply.
+    pub reply_deadline: Option<Millis>,
+    /// When it goes back to the queue because its agent's consoles vanished.
+    pub requeue_at: Option<Millis>,
+    /// The skill groups offered to the buyer in a menu, as JSON, while they choose.
+    pub pending_choice: Option<String>,
 }
 
 /// A buyer given to an agent.
@@ -540,7 +559,7 @@ pub struct Assignment {
 }
 
 /// Why and how a conversation ends.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EndRequest {
     /// `agent`, `buyer_left`, `timeout`, `admin`.
     pub reason: String,
@@ -549,6 +568,9 @@ pub struct EndRequest {
     /// Consultation category ids chosen by the agent.
     pub categories: Vec<i64>,
     pub note: String,
+    /// Only if the buyer's reply deadline has passed by then (the reception timeout's sweep):
+    /// a buyer who answered in the meantime keeps the conversation.
+    pub due_by: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -580,4 +602,139 @@ pub enum TransferTarget {
     Agent(AccountId),
     /// The end of another skill group's queue.
     Group(SkillGroupId),
+    /// Back to the buyer, who is offered a menu of groups; the conversation waits in `flow`.
+    BuyerChoice,
+}
+
+/// An agent's session (子会话) of a conversation, with how it ended and was rated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSession {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub agent_id: Option<AccountId>,
+    pub skill_group_id: Option<SkillGroupId>,
+    pub started_at: Millis,
+    pub first_reply_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    pub end_reason: Option<String>,
+    /// Consultation category ids.
+    pub categories: Vec<i64>,
+    pub note: String,
+    /// 1–5.
+    pub rating: Option<i64>,
+    pub rating_label: String,
+    pub rated_at: Option<Millis>,
+    /// Until when the rating card sent for it can be answered; `None`: none was sent.
+    pub rating_expires_at: Option<Millis>,
+}
+
+/// How a rating was received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateOutcome {
+    Rated(Box<ServiceSession>),
+    /// No session of this buyer has that id (or no agent has served them yet).
+    Unknown,
+    /// The rating card expired, or none was sent for that session.
+    Expired,
+    AlreadyRated,
+}
+
+/// A conversation whose agent's consoles are gone: (tenant, agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LapsedConsole {
+    pub tenant_id: TenantId,
+    pub agent_id: AccountId,
+}
+
+/// Which tree: consultation categories (咨询分类) or message tags (会话标签).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Categories,
+    Tags,
+}
+
+impl Tree {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Tree::Categories => "categories",
+            Tree::Tags => "tags",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            Tree::Categories => "category",
+            Tree::Tags => "tag",
+        }
+    }
+}
+
+/// One node of a category or tag tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeNode {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub name: String,
+    pub position: i64,
+    /// Categories only: the skill groups that offer it (empty: all).
+    pub skill_group_ids: Vec<SkillGroupId>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewTreeNode {
+    pub parent_id: Option<i64>,
+    pub name: String,
+    pub position: i64,
+    pub skill_group_ids: Vec<SkillGroupId>,
+}
+
+/// A tag put on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageTag {
+    pub id: i64,
+    pub tag_id: i64,
+    pub tag_name: String,
+    pub conversation_id: i64,
+    pub chat_id: i64,
+    pub seq: i64,
+    pub buyer: String,
+    pub agent_id: Option<AccountId>,
+    pub note: String,
+    pub created_at: Millis,
+    /// The tagged message's searchable text.
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessageTag {
+    pub tag_id: i64,
+    pub conversation_id: i64,
+    pub seq: i64,
+    pub agent_id: AccountId,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MessageTagFilter {
+    pub agent: Option<AccountId>,
+    pub buyer: Option<String>,
+    pub tag: Option<i64>,
+    /// Part of the note.
+    pub note: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub limit: i64,
+}
+
+/// A skill group's editable fields.
+#[derive(Debug, Clone, Default)]
+pub struct SkillGroupPatch {
+    pub name: Option<String>,
+    pub identifier: Option<String>,
+    pub phone: Option<String>,
+    pub client_name: Option<String>,
+    pub visible_to_buyers: Option<bool>,
+    pub agent_cap: Option<i64>,
+    pub strategy: Option<Strategy>,
 }

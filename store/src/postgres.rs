@@ -1,7 +1,9 @@
 //! The PostgreSQL backend: production, shared by every replica.
 
 use crate::error::{ConnectError, redact_url};
-use crate::sql::{accounts, callbacks, conversations, im, messages, misc, sessions, tenants};
+use crate::sql::{
+    accounts, callbacks, conversations, im, messages, misc, service, sessions, tenants, trees,
+};
 use crate::{Backend, Result, Store};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
@@ -53,6 +55,8 @@ im::impl_im_store!(PgStore);
 messages::impl_message_store!(PgStore);
 callbacks::impl_callback_store!(PgStore, Postgres);
 conversations::impl_conversation_store!(PgStore, Postgres, "BEGIN");
+service::impl_service_store!(PgStore, Postgres, "BEGIN");
+trees::impl_tree_store!(PgStore, Postgres, "BEGIN");
 
 #[async_trait::async_trait]
 impl Store for PgStore {

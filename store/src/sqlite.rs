@@ -1,7 +1,9 @@
 //! The SQLite backend: the embedded default, one file in WAL mode.
 
 use crate::error::{ConnectError, redact_url};
-use crate::sql::{accounts, callbacks, conversations, im, messages, misc, sessions, tenants};
+use crate::sql::{
+    accounts, callbacks, conversations, im, messages, misc, service, sessions, tenants, trees,
+};
 use crate::{Backend, Result, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
@@ -56,6 +58,8 @@ im::impl_im_store!(SqliteStore);
 messages::impl_message_store!(SqliteStore);
 callbacks::impl_callback_store!(SqliteStore, Sqlite);
 conversations::impl_conversation_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
+service::impl_service_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
+trees::impl_tree_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {

@@ -117,6 +117,7 @@ impl Shop {
                     actor: "account:1".into(),
                     categories: vec![3, 4],
                     note: "done".into(),
+                    due_by: None,
                 },
                 now,
             )
@@ -379,6 +380,7 @@ async fn ending_frees_the_slot_records_every_event_and_happens_once() {
                     actor: "system".into(),
                     categories: vec![],
                     note: String::new(),
+                    due_by: None,
                 },
                 21,
             )

@@ -20,8 +20,6 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 enum Tag {
     /// Seats (坐席账号) and logins, for tenant admins.
     Accounts,
-    /// Skill groups (技能组).
-    SkillGroups,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -72,11 +70,6 @@ pub struct KickResult {
     pub sessions_ended: i64,
 }
 
-#[derive(Debug, Object)]
-pub struct CreateSkillGroupRequest {
-    pub name: String,
-}
-
 #[derive(ApiResponse)]
 enum CreatedAccountResponse {
     #[oai(status = 201)]
@@ -87,12 +80,6 @@ enum CreatedAccountResponse {
 enum Deleted {
     #[oai(status = 204)]
     NoContent,
-}
-
-#[derive(ApiResponse)]
-enum CreatedGroup {
-    #[oai(status = 201)]
-    Created(Json<SkillGroupDto>),
 }
 
 #[derive(ApiResponse)]
@@ -525,60 +512,6 @@ impl AccountsApi {
             limit,
         )))
     }
-
-    /// List skill groups
-    ///
-    /// Errors: 403 `forbidden`.
-    #[oai(
-        path = "/skill-groups",
-        method = "get",
-        operation_id = "listSkillGroups",
-        tag = "Tag::SkillGroups"
-    )]
-    async fn groups(
-        &self,
-        state: Data<&State>,
-        auth: Auth,
-    ) -> Result<Json<Vec<SkillGroupDto>>, ApiError> {
-        let tenant = state
-            .require_tenant(&auth.0, object::SKILL_GROUPS, action::READ)
-            .await?;
-        Ok(Json(
-            state
-                .store
-                .list_skill_groups(tenant)
-                .await?
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-        ))
-    }
-
-    /// Create a skill group
-    ///
-    /// Errors: 400 `validation_failed`; 403 `forbidden`; 409 `duplicate`.
-    #[oai(
-        path = "/skill-groups",
-        method = "post",
-        operation_id = "createSkillGroup",
-        tag = "Tag::SkillGroups"
-    )]
-    async fn create_group(
-        &self,
-        state: Data<&State>,
-        auth: Auth,
-        body: Json<CreateSkillGroupRequest>,
-    ) -> Result<CreatedGroup, ApiError> {
-        let tenant = state
-            .require_tenant(&auth.0, object::SKILL_GROUPS, action::WRITE)
-            .await?;
-        validate::text("name", &body.name, 32).map_err(ApiError::invalid)?;
-        let g = state
-            .store
-            .create_skill_group(tenant, body.name.trim(), state.clock.now())
-            .await?;
-        Ok(CreatedGroup::Created(Json(g.into())))
-    }
 }
 
 impl AccountsApi {
@@ -720,17 +653,7 @@ fn protect(who: &Principal, target: &Account, verb: &str) -> Result<(), ApiError
 }
 
 async fn audit(state: &State, who: &Principal, action: &str, target: &str, detail: &str) {
-    state
-        .logins
-        .audit(
-            who.tenant(),
-            Some(&who.account),
-            action,
-            target,
-            detail,
-            &who.ip,
-        )
-        .await;
+    state.audit(who, action, target, detail).await;
 }
 
 /// Mails a new password to the account's email, if it has one. Returns whether it was sent;

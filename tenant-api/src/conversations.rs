@@ -39,6 +39,9 @@ pub struct AgentStatusDto {
     pub since: i64,
     /// Conversations assigned now.
     pub active: i64,
+    /// Conversations transferred inside the agent's group, and to another group.
+    pub transfers_within: i64,
+    pub transfers_across: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -78,6 +81,15 @@ pub struct ConversationDto {
     /// Place in the queue (1 is next), while queued.
     #[oai(skip_serializing_if_is_none)]
     pub queue_position: Option<i64>,
+    /// When the conversation ends unless the buyer answers (reception timeout), in ms.
+    pub reply_deadline: Option<i64>,
+    /// When it goes back to the queue because its agent's consoles vanished, in ms.
+    pub requeue_at: Option<i64>,
+    /// The buyer is choosing a skill group from a menu.
+    pub choosing_group: bool,
+    /// The buyer's messages not yet read on the service side (`scope=mine`, open
+    /// conversations; mark them read with `POST /api/v1/conversations/{id}/read`).
+    pub unread: i64,
     pub end_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -94,6 +106,10 @@ fn dto(c: Conversation, queue_position: Option<i64>) -> ConversationDto {
         agent_id: c.agent_id.map(|a| a.0),
         recover: c.recover,
         queue_position,
+        reply_deadline: c.reply_deadline,
+        requeue_at: c.requeue_at,
+        choosing_group: c.pending_choice.is_some(),
+        unread: 0,
         end_reason: c.end_reason,
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -154,11 +170,27 @@ pub struct MessageDto {
 }
 
 #[derive(Debug, Object)]
+pub struct ReadRequest {
+    /// The last message read (its `seq`).
+    pub seq: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct ReadDto {
+    /// How far the service side has read now (never moves back).
+    pub read_seq: i64,
+}
+
+#[derive(Debug, Object)]
 pub struct TransferRequest {
     /// Another online agent, who gets the conversation at once.
     pub to_agent_id: Option<i64>,
     /// Or another skill group, whose queue the buyer joins.
     pub to_skill_group_id: Option<i64>,
+    /// Or let the buyer choose: they get a menu of the groups visible to buyers (when the
+    /// tenant allows it).
+    #[oai(default)]
+    pub to_buyer_choice: bool,
     /// Shown to the receiving agent; up to 500 characters.
     #[oai(default)]
     pub note: String,
@@ -185,7 +217,7 @@ impl ConversationsApi {
     }
 
     /// The caller's tenant and conversation `id` of it, after the permission check.
-    async fn load(
+    pub(crate) async fn load(
         state: &State,
         auth: &Auth,
         id: i64,
@@ -242,11 +274,15 @@ impl ConversationsApi {
                 },
                 since: s.status_since,
                 active: s.active,
+                transfers_within: s.transfers_within,
+                transfers_across: s.transfers_across,
             },
             None => AgentStatusDto {
                 status: StatusDto::Suspended,
                 since: 0,
                 active: 0,
+                transfers_within: 0,
+                transfers_across: 0,
             },
         }))
     }
@@ -312,7 +348,18 @@ impl ConversationsApi {
                     ..Default::default()
                 };
                 let list = state.store.list_conversations(tenant, &filter).await?;
-                Ok(Json(list.into_iter().map(|c| dto(c, None)).collect()))
+                let mut out = Vec::with_capacity(list.len());
+                for c in list {
+                    let unread = if c.state == ConversationState::Ended {
+                        0
+                    } else {
+                        state.store.unread_count(tenant, &c).await?
+                    };
+                    let mut d = dto(c, None);
+                    d.unread = unread;
+                    out.push(d);
+                }
+                Ok(Json(out))
             }
             Scope::All => {
                 if !admin {
@@ -579,6 +626,55 @@ impl ConversationsApi {
         ))
     }
 
+    /// Mark the buyer's messages read
+    ///
+    /// The serving agent (or an admin) has read up to `seq`; the buyer's read receipts and
+    /// the conversation's `unread` follow.
+    ///
+    /// Errors: 403 `forbidden`; 404 `not_found`.
+    #[oai(
+        path = "/conversations/:id/read",
+        method = "post",
+        operation_id = "markConversationRead"
+    )]
+    async fn read(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+        body: Json<ReadRequest>,
+    ) -> Result<Json<ReadDto>, ApiError> {
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::WRITE).await?;
+        Self::own_or_admin(&state, &auth, &c).await?;
+        let chat = state
+            .store
+            .chat_between(tenant, &c.buyer, &c.service_account)
+            .await?;
+        let Some(chat) = chat else {
+            // Nobody has written yet: nothing to read.
+            return Ok(Json(ReadDto { read_seq: 0 }));
+        };
+        let read_seq = state
+            .store
+            .mark_read(tenant, chat.id, &c.service_account, body.0.seq)
+            .await?;
+        let event = kefu_domain::event::Event::Read {
+            tenant_id: tenant,
+            chat_id: chat.id,
+            reader: c.service_account.clone(),
+            peer: c.buyer.clone(),
+            seq: read_seq,
+        };
+        if let Err(e) = state
+            .bus
+            .publish(kefu_domain::event::topic::SIGNALS, &event)
+            .await
+        {
+            tracing::debug!(error = %e, "a read receipt was stored but not announced");
+        }
+        Ok(Json(ReadDto { read_seq }))
+    }
+
     /// Transfer a conversation
     ///
     /// The serving agent hands the buyer to another online agent (who sees the note) or to
@@ -602,8 +698,12 @@ impl ConversationsApi {
             .require_tenant(&auth.0, object::CONVERSATIONS, action::WRITE)
             .await?;
         let body = body.0;
-        let to = match (body.to_agent_id, body.to_skill_group_id) {
-            (Some(a), None) => {
+        let to = match (
+            body.to_agent_id,
+            body.to_skill_group_id,
+            body.to_buyer_choice,
+        ) {
+            (Some(a), None, false) => {
                 // Only agents of this tenant: another tenant's id is simply not found.
                 state
                     .store
@@ -612,11 +712,26 @@ impl ConversationsApi {
                     .ok_or_else(|| ApiError::not_found("agent"))?;
                 kefu_store::TransferTarget::Agent(AccountId(a))
             }
-            (None, Some(g)) => kefu_store::TransferTarget::Group(SkillGroupId(g)),
+            (None, Some(g), false) => kefu_store::TransferTarget::Group(SkillGroupId(g)),
+            (None, None, true) => {
+                if !state
+                    .store
+                    .service_settings(tenant)
+                    .await?
+                    .buyer_group_choice
+                {
+                    return Err(ApiError::new(
+                        ErrorCode::ValidationFailed,
+                        "to_buyer_choice: this tenant does not let buyers choose a group; pick a group \
+                         (an administrator can turn buyer_group_choice on)",
+                    ));
+                }
+                kefu_store::TransferTarget::BuyerChoice
+            }
             _ => {
                 return Err(ApiError::new(
                     ErrorCode::ValidationFailed,
-                    "give exactly one of to_agent_id and to_skill_group_id",
+                    "give exactly one of to_agent_id, to_skill_group_id and to_buyer_choice",
                 ));
             }
         };
@@ -670,6 +785,7 @@ impl ConversationsApi {
             actor: kefu_domain::authz::subject(me),
             categories: body.0.categories,
             note: body.0.note,
+            due_by: None,
         };
         let ended = state.engine().end(tenant, c.id, end).await?;
         Ok(Json(dto(ended, None)))

@@ -1,7 +1,7 @@
 //! Request and response bodies. Domain values are converted here, at the edge.
 
 use kefu_domain::Role;
-use kefu_store::{Account, AuditEntry, LiveLogin, SeatUsage, SkillGroup, Tenant};
+use kefu_store::{Account, AuditEntry, LiveLogin, SeatUsage, Tenant};
 use poem_openapi::{Enum, Object};
 
 /// A tenant role. Operators are not created through the API.
@@ -128,23 +128,6 @@ impl From<SeatUsage> for PlanUsage {
             max_accounts: u.max_accounts,
             max_online: u.max_online,
             can_add_account: u.accounts < u.max_accounts,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct SkillGroupDto {
-    pub id: i64,
-    pub name: String,
-    pub created_at: i64,
-}
-
-impl From<SkillGroup> for SkillGroupDto {
-    fn from(g: SkillGroup) -> Self {
-        Self {
-            id: g.id.0,
-            name: g.name,
-            created_at: g.created_at,
         }
     }
 }

@@ -44,6 +44,9 @@ pub enum ErrorCode {
     OnlineLimitReached,
     /// The record changed state first (already ended, taken by another agent…); refresh it.
     StateConflict,
+    /// The record is still used (a group with members, a tag on messages); the message says
+    /// by what, and what to do first.
+    InUse,
     Internal,
     /// A dependency (database, bus) is not answering.
     Unavailable,
@@ -101,9 +104,8 @@ impl ApiError {
             | TenantDisabled
             | OwnerProtected => Self::Forbidden(b),
             NotFound => Self::NotFound(b),
-            SeatLimitReached | AlreadyLoggedIn | Duplicate | OnlineLimitReached | StateConflict => {
-                Self::Conflict(b)
-            }
+            SeatLimitReached | AlreadyLoggedIn | Duplicate | OnlineLimitReached | StateConflict
+            | InUse => Self::Conflict(b),
             PayloadTooLarge => Self::PayloadTooLarge(b),
             TooManyAttempts => Self::TooManyRequests(b),
             Internal => Self::Internal(b),
@@ -186,6 +188,8 @@ impl From<StoreError> for ApiError {
                 ),
             ),
             StoreError::Conflict(why) => Self::new(ErrorCode::StateConflict, why),
+            StoreError::InUse(why) => Self::new(ErrorCode::InUse, why),
+            StoreError::Invalid(e) => Self::invalid(e),
             StoreError::Database(e) => Self::internal(e),
         }
     }

@@ -14,6 +14,8 @@ mod import;
 mod ops;
 mod platform;
 mod security;
+mod service;
+mod skill_groups;
 
 use kefu_auth::{Authorizer, Logins, Principal};
 use kefu_bus::Bus;
@@ -73,6 +75,20 @@ impl State {
             .ok_or_else(|| ApiError::forbidden("this route is for tenant accounts"))
     }
 
+    /// Records an action of `who` in their tenant's audit log.
+    pub(crate) async fn audit(&self, who: &Principal, action: &str, target: &str, detail: &str) {
+        self.logins
+            .audit(
+                who.tenant(),
+                Some(&who.account),
+                action,
+                target,
+                detail,
+                &who.ip,
+            )
+            .await;
+    }
+
     /// The conversation engine over this state's store, bus and clock.
     pub(crate) fn engine(&self) -> kefu_engine::Engine {
         kefu_engine::Engine::new(self.store.clone(), self.bus.clone(), self.clock.clone())
@@ -92,7 +108,9 @@ type Apis = (
     platform::PlatformApi,
     accounts::AccountsApi,
     im_app::ImAppApi,
+    skill_groups::SkillGroupsApi,
     conversations::ConversationsApi,
+    service::ServiceApi,
     ops::OpsApi,
 );
 
@@ -104,7 +122,9 @@ pub fn service() -> OpenApiService<Apis, ()> {
             platform::PlatformApi,
             accounts::AccountsApi,
             im_app::ImAppApi,
+            skill_groups::SkillGroupsApi,
             conversations::ConversationsApi,
+            service::ServiceApi,
             ops::OpsApi,
         ),
         "Kefu tenant API",

@@ -102,6 +102,8 @@ impl Desk {
         let req = match method {
             "GET" => self.cli.get(path),
             "PUT" => self.cli.put(path),
+            "PATCH" => self.cli.patch(path),
+            "DELETE" => self.cli.delete(path),
             _ => self.cli.post(path),
         }
         .header("authorization", format!("Bearer {token}"));
@@ -215,16 +217,82 @@ async fn a_waiting_buyer_goes_to_the_agent_who_comes_online_and_is_ended_with_ca
             .call("GET", "/api/v1/conversations?scope=all", &bob, None)
             .await;
         assert_eq!(status, 403);
+        // The admin keeps the category tree and requires a category to end; agents read
+        // both but change neither.
+        let (status, refund) = d
+            .call(
+                "POST",
+                "/api/v1/categories",
+                &boss,
+                Some(json!({ "name": "退款" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{refund}");
+        let child = json!({ "name": "部分退款", "parent_id": refund["id"] });
+        let (_, partial) = d
+            .call("POST", "/api/v1/categories", &boss, Some(child))
+            .await;
+        let (status, _) = d
+            .call(
+                "POST",
+                "/api/v1/categories",
+                &ann,
+                Some(json!({ "name": "x" })),
+            )
+            .await;
+        assert_eq!(status, 403);
+        let (status, tree) = d.call("GET", "/api/v1/categories", &ann, None).await;
+        assert_eq!((status, tree.as_array().map(Vec::len)), (200, Some(2)));
+        let required = json!({ "categories_required": true });
+        let (status, settings) = d
+            .call("PATCH", "/api/v1/settings/service", &boss, Some(required))
+            .await;
+        assert_eq!(
+            (status, &settings["categories_required"]),
+            (200, &json!(true)),
+            "{settings}"
+        );
+        let (status, _) = d
+            .call("PATCH", "/api/v1/settings/service", &ann, Some(json!({})))
+            .await;
+        assert_eq!(status, 403);
+        let bad = json!({ "rating_kind": 7 });
+        let (status, refused) = d
+            .call("PATCH", "/api/v1/settings/service", &boss, Some(bad))
+            .await;
+        assert_eq!(
+            (status, &refused["code"]),
+            (400, &json!("validation_failed")),
+            "{refused}"
+        );
+        let (status, refused) = d.call("POST", &path, &ann, Some(json!({}))).await;
+        assert_eq!(
+            (status, &refused["code"]),
+            (400, &json!("validation_failed")),
+            "{refused}"
+        );
+        assert!(refused["message"].as_str().unwrap().contains("category"));
         // Ann ends it with categories; the second end is a conflict.
         let (status, ended) = d
             .call(
                 "POST",
                 &path,
                 &ann,
-                Some(json!({ "categories": [1, 2], "note": "已解决" })),
+                Some(json!({ "categories": [refund["id"], partial["id"]], "note": "已解决" })),
             )
             .await;
         assert_eq!((status, &ended["state"]), (200, &json!("ended")), "{ended}");
+        let sessions = format!("/api/v1/conversations/{}/sessions", waiting.id);
+        let (_, sessions) = d.call("GET", &sessions, &ann, None).await;
+        assert_eq!(
+            sessions[0]["categories"],
+            json!([refund["id"], partial["id"]])
+        );
+        assert_eq!(sessions[0]["end_reason"], "agent");
+        assert!(
+            sessions[0]["rating_expires_at"].as_i64().is_some(),
+            "{sessions}"
+        );
         let (status, again) = d.call("POST", &path, &ann, Some(json!({}))).await;
         assert_eq!(
             (status, &again["code"]),
@@ -504,5 +572,181 @@ async fn an_agent_transfers_to_a_colleague_or_to_another_group() {
             .collect();
         assert_eq!(transfers.len(), 2, "{}", d.name);
         assert!(transfers[0].contains("要开发票"), "{transfers:?}");
+    }
+}
+
+#[tokio::test]
+async fn admins_shape_groups_and_tags_and_agents_tag_messages_and_hand_buyers_a_group_menu() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let boss = d.login("boss").await;
+        let ann = d.login("ann").await;
+        let bob = d.login("bob").await;
+        let (_, me) = d.call("GET", "/api/v1/auth/me", &ann, None).await;
+        let ann_id = me["account"]["id"].as_i64().unwrap();
+        let group = format!("/api/v1/skill-groups/{}", d.group.0);
+        let change =
+            json!({ "client_name": "售前咨询", "agent_cap": 1, "strategy": "round_robin" });
+        let (status, _) = d.call("PATCH", &group, &ann, Some(change.clone())).await;
+        assert_eq!(status, 403, "{}", d.name);
+        let (status, g) = d.call("PATCH", &group, &boss, Some(change)).await;
+        assert_eq!(
+            (status, &g["strategy"]),
+            (200, &json!("round_robin")),
+            "{g}"
+        );
+        assert_eq!(
+            (&g["agent_cap"], &g["client_name"]),
+            (&json!(1), &json!("售前咨询"))
+        );
+        let (status, bad) = d
+            .call("PATCH", &group, &boss, Some(json!({ "agent_cap": 0 })))
+            .await;
+        assert_eq!((status, &bad["code"]), (400, &json!("validation_failed")));
+        let cap = format!("{group}/members/{ann_id}/cap");
+        let (status, g) = d.call("PUT", &cap, &boss, Some(json!({ "cap": 2 }))).await;
+        assert_eq!(status, 200, "{g}");
+        let mine = g["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["account_id"] == ann_id);
+        assert_eq!(mine.unwrap()["cap"], 2);
+        let stranger = format!("{group}/members/999999/cap");
+        assert_eq!(
+            d.call("PUT", &stranger, &boss, Some(json!({}))).await.0,
+            404
+        );
+        let (status, busy) = d.call("DELETE", &group, &boss, None).await;
+        assert_eq!((status, &busy["code"]), (409, &json!("in_use")), "{busy}");
+        assert!(busy["message"].as_str().unwrap().contains("members"));
+
+        // Tags: the admin's tree; the serving agent tags a message with a note.
+        let (status, _) = d
+            .call("POST", "/api/v1/tags", &ann, Some(json!({ "name": "x" })))
+            .await;
+        assert_eq!(status, 403);
+        let (status, tag) = d
+            .call(
+                "POST",
+                "/api/v1/tags",
+                &boss,
+                Some(json!({ "name": "催发货" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{tag}");
+        d.status(&ann, "online").await;
+        let c = d
+            .engine
+            .request_human(d.tenant, "buyer_9", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        let messages = format!("/api/v1/conversations/{}/messages", c.id);
+        let text = json!({ "msg_body": [{ "MsgType": "TIMTextElem", "MsgContent": { "Text": "今天发货" } }] });
+        let (status, sent) = d.call("POST", &messages, &ann, Some(text)).await;
+        assert_eq!(status, 200, "{sent}");
+        // The buyer writes twice: unread 2 in the agent's list until marked read.
+        let store = d.engine.store.clone();
+        let mut last = 0;
+        for text in ["在吗", "急用"] {
+            let body = json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": text } }]);
+            let m = kefu_store::NewMessage {
+                from_account: "buyer_9".into(),
+                to_account: "@customer_service_account".into(),
+                msg_seq: 0,
+                msg_random: last + 1,
+                msg_time: 0,
+                content_crc: 0,
+                body: body.to_string(),
+                cloud_custom_data: String::new(),
+                text: text.into(),
+                created_at: d.engine.clock.now(),
+                callback: None,
+                sender_role: String::new(),
+                agent_id: None,
+            };
+            last = store
+                .append_message(d.tenant, m, 0)
+                .await
+                .unwrap()
+                .message
+                .seq;
+        }
+        let (_, mine) = d.call("GET", "/api/v1/conversations", &ann, None).await;
+        assert_eq!(mine[0]["unread"], 2, "{}: {mine}", d.name);
+        let read = format!("/api/v1/conversations/{}/read", c.id);
+        let (status, r) = d
+            .call("POST", &read, &ann, Some(json!({ "seq": last })))
+            .await;
+        assert_eq!((status, &r["read_seq"]), (200, &json!(last)), "{r}");
+        let (_, mine) = d.call("GET", "/api/v1/conversations", &ann, None).await;
+        assert_eq!(mine[0]["unread"], 0, "{mine}");
+        let tag_path = format!("{messages}/{}/tags", sent["seq"]);
+        let body = json!({ "tag_id": tag["id"], "note": "客户很急" });
+        let (status, _) = d.call("POST", &tag_path, &bob, Some(body.clone())).await;
+        assert_eq!(status, 403, "only agents who served it");
+        let (status, tagged) = d.call("POST", &tag_path, &ann, Some(body.clone())).await;
+        assert_eq!(
+            (status, &tagged["text"]),
+            (201, &json!("今天发货")),
+            "{tagged}"
+        );
+        let (status, _) = d.call("POST", &tag_path, &ann, Some(body)).await;
+        assert_eq!(status, 409);
+        let (_, found) = d
+            .call(
+                "GET",
+                "/api/v1/message-tags?note=%E5%BE%88%E6%80%A5&buyer=buyer_9",
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+        let tag_node = format!("/api/v1/tags/{}", tag["id"]);
+        let (status, _) = d.call("DELETE", &tag_node, &boss, None).await;
+        assert_eq!(status, 409);
+
+        // Ann hands the buyer a menu of groups; the transfer is counted as across groups.
+        let transfer = format!("/api/v1/conversations/{}/transfer", c.id);
+        let choice = json!({ "to_buyer_choice": true });
+        let (status, moved) = d.call("POST", &transfer, &ann, Some(choice)).await;
+        assert_eq!(status, 200, "{}: {moved}", d.name);
+        assert_eq!(
+            (&moved["state"], &moved["choosing_group"]),
+            (&json!("flow"), &json!(true))
+        );
+        let (_, me) = d.call("GET", "/api/v1/me/status", &ann, None).await;
+        assert_eq!(
+            (&me["transfers_across"], &me["active"]),
+            (&json!(1), &json!(0)),
+            "{me}"
+        );
+        let off = json!({ "buyer_group_choice": false });
+        d.call("PATCH", "/api/v1/settings/service", &boss, Some(off))
+            .await;
+        let (_, again) = d
+            .call(
+                "GET",
+                &format!("/api/v1/conversations/{}/sessions", c.id),
+                &ann,
+                None,
+            )
+            .await;
+        assert_eq!(again[0]["end_reason"], "transferred");
+        let (_, events) = d
+            .call(
+                "GET",
+                &format!("/api/v1/conversations/{}/events", c.id),
+                &ann,
+                None,
+            )
+            .await;
+        let transferred = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "transferred")
+            .unwrap();
+        assert_eq!(transferred["detail"]["to"], "buyer_choice", "{events}");
     }
 }

@@ -16,7 +16,11 @@ const USAGE: &str = "usage: cargo xtask <command>
   fences              check that crates depend only in the allowed direction
   bench gateway [--seconds N]
                       build release binaries and measure the gateway: Kefu pinned to core 0,
-                      the load generator to core 1; prints each figure beside its target";
+                      the load generator to core 1; prints each figure beside its target
+  bench engine [--seconds N] [--trials N]
+                      the conversation engine on PostgreSQL: ask-to-console latency at 100
+                      conversations/s over 500 agents, and N (10,000) racing asks and ends
+                      checked for double assignment";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,7 +30,8 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("openapi") => openapi(rest.contains(&"--check")),
         Some("fences") => fences(),
-        Some("bench") if rest.first() == Some(&"gateway") => bench_gateway(&rest[1..]),
+        Some("bench") if rest.first() == Some(&"gateway") => bench("gateway", &rest[1..]),
+        Some("bench") if rest.first() == Some(&"engine") => bench("engine", &rest[1..]),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -66,7 +71,7 @@ fn run(release: bool) -> Result<()> {
     status(cmd)
 }
 
-fn bench_gateway(args: &[&str]) -> Result<()> {
+fn bench(which: &str, args: &[&str]) -> Result<()> {
     let mut build = cargo();
     build.args([
         "build",
@@ -84,7 +89,7 @@ fn bench_gateway(args: &[&str]) -> Result<()> {
     let mut cmd = Command::new("taskset");
     cmd.current_dir(root()).arg("-c").arg("1");
     cmd.arg(target.join("kefu-bench"))
-        .arg("gateway")
+        .arg(which)
         .arg("--kefu")
         .arg(target.join("kefu"));
     let postgres = std::env::var("KEFU_TEST_DATABASE_URL").ok().or_else(|| {

@@ -77,9 +77,26 @@ macro_rules! impl_conversation_store {
                 actor: &str,
                 now: i64,
             ) -> $crate::Result<bool> {
+                Self::join_queue_at(tx, tenant, conversation, group, from_states, actor, now, now).await
+            }
+
+            /// [`Self::join_queue`] with the place in the queue given by `queued_at`: a
+            /// conversation taken back from a vanished agent keeps the place it had.
+            #[allow(clippy::too_many_arguments)]
+            async fn join_queue_at(
+                tx: &mut sqlx::Transaction<'_, $DB>,
+                tenant: i64,
+                conversation: i64,
+                group: kefu_domain::SkillGroupId,
+                from_states: [&str; 2],
+                actor: &str,
+                queued_at: i64,
+                now: i64,
+            ) -> $crate::Result<bool> {
                 let n = sqlx::query(
-                    "update conversations set state = 'queued', skill_group_id = $3, queued_at = $4, \
-                     agent_id = null, updated_at = $4 \
+                    "update conversations set state = 'queued', skill_group_id = $3, queued_at = $7, \
+                     agent_id = null, reply_deadline = null, recover = false, requeue_at = null, \
+                     pending_choice = null, updated_at = $4 \
                      where tenant_id = $1 and id = $2 and state in ($5, $6)",
                 )
                 .bind(tenant)
@@ -88,6 +105,7 @@ macro_rules! impl_conversation_store {
                 .bind(now)
                 .bind(from_states[0])
                 .bind(from_states[1])
+                .bind(queued_at)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
@@ -148,7 +166,8 @@ macro_rules! impl_conversation_store {
             ) -> $crate::Result<Option<$crate::Assignment>> {
                 let (id, group, agent) = (h.conversation, h.group, h.agent);
                 let claimed = sqlx::query(
-                    "update conversations set state = 'assigned', agent_id = $3, updated_at = $4 \
+                    "update conversations set state = 'assigned', agent_id = $3, updated_at = $4, \
+                     reply_deadline = null, recover = false, requeue_at = null, pending_choice = null \
                      where tenant_id = $1 and id = $2 and state = $5",
                 )
                 .bind(tenant)
@@ -262,8 +281,14 @@ macro_rules! impl_conversation_store {
                 }
                 if changed {
                     sqlx::query(
-                        "insert into agent_states (tenant_id, account_id, status, status_since) values ($1, $2, $3, $4) \
-                         on conflict (tenant_id, account_id) do update set status = excluded.status, status_since = excluded.status_since",
+                        // Going online counts as being seen by a console: the grace period runs
+                    // from here until a console socket keeps it alive.
+                    "insert into agent_states (tenant_id, account_id, status, status_since, console_seen_at) \
+                         values ($1, $2, $3, $4, $4) on conflict (tenant_id, account_id) do update set \
+                         status = excluded.status, status_since = excluded.status_since, \
+                         console_seen_at = case when excluded.status = 'online' then excluded.console_seen_at \
+                         else agent_states.console_seen_at end, \
+                         console_lost_at = case when excluded.status = 'online' then null else agent_states.console_lost_at end",
                     )
                     .bind(tenant.0)
                     .bind(agent.0)
@@ -282,8 +307,11 @@ macro_rules! impl_conversation_store {
                     .await?;
                 }
                 let row: $crate::sql::rows::AgentStateRow = sqlx::query_as(
-                    "select account_id, status, status_since, active, last_assigned_at from agent_states \
-                     where tenant_id = $1 and account_id = $2",
+                    concat!(
+                        "select ",
+                        $crate::sql::rows::AGENT_STATE_COLUMNS!(),
+                        " from agent_states where tenant_id = $1 and account_id = $2"
+                    ),
                 )
                 .bind(tenant.0)
                 .bind(agent.0)
@@ -298,8 +326,11 @@ macro_rules! impl_conversation_store {
                 tenant: kefu_domain::TenantId,
             ) -> $crate::Result<Vec<$crate::AgentState>> {
                 let rows: Vec<$crate::sql::rows::AgentStateRow> = sqlx::query_as(
-                    "select account_id, status, status_since, active, last_assigned_at from agent_states \
-                     where tenant_id = $1 order by account_id",
+                    concat!(
+                        "select ",
+                        $crate::sql::rows::AGENT_STATE_COLUMNS!(),
+                        " from agent_states where tenant_id = $1 order by account_id"
+                    ),
                 )
                 .bind(tenant.0)
                 .fetch_all(&self.pool)
@@ -457,14 +488,27 @@ macro_rules! impl_conversation_store {
                 Ok(c)
             }
 
-            async fn assign_next(
+            async fn assign_batch(
                 &self,
                 tenant: kefu_domain::TenantId,
                 group: kefu_domain::SkillGroupId,
                 now: i64,
-            ) -> $crate::Result<Option<$crate::Assignment>> {
+                max: usize,
+            ) -> $crate::Result<Vec<$crate::Assignment>> {
+                // Nobody waiting: no lock needed (a buyer queued just now drains their own).
+                let waiting: Option<i64> = sqlx::query_scalar(
+                    "select id from conversations where tenant_id = $1 and skill_group_id = $2 \
+                     and state = 'queued' limit 1",
+                )
+                .bind(tenant.0)
+                .bind(group.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                if waiting.is_none() {
+                    return Ok(Vec::new());
+                }
                 let mut tx = self.pool.begin_with($BEGIN).await?;
-                // The lock: one assignment per group at a time, on every node.
+                // The lock: one batch per group at a time, on every node.
                 let settings: Option<(i64, String, i64)> = sqlx::query_as(
                     "update skill_groups set updated_at = $3 where tenant_id = $1 and id = $2 \
                      returning agent_cap, strategy, rr_last_agent",
@@ -474,26 +518,24 @@ macro_rules! impl_conversation_store {
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some((group_cap, strategy, rr_last)) = settings else {
-                    return Ok(None);
+                let Some((group_cap, strategy, mut rr_last)) = settings else {
+                    return Ok(Vec::new());
                 };
                 let strategy =
                     $crate::Strategy::parse(&strategy).unwrap_or($crate::Strategy::LeastBusy);
                 if strategy == $crate::Strategy::Manual {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
-                let head: Option<i64> = sqlx::query_scalar(
+                let heads: Vec<i64> = sqlx::query_scalar(
                     "select id from conversations where tenant_id = $1 and skill_group_id = $2 \
-                     and state = 'queued' order by queued_at, id limit 1",
+                     and state = 'queued' order by queued_at, id limit $3",
                 )
                 .bind(tenant.0)
                 .bind(group.0)
-                .fetch_optional(&mut *tx)
+                .bind(max.max(1) as i64)
+                .fetch_all(&mut *tx)
                 .await?;
-                let Some(head) = head else {
-                    return Ok(None);
-                };
-                let candidates: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+                let mut candidates: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
                     "select s.account_id, coalesce(m.cap, $3) as cap, s.active, s.last_assigned_at \
                      from skill_group_members m join agent_states s \
                        on s.tenant_id = m.tenant_id and s.account_id = m.account_id \
@@ -506,35 +548,61 @@ macro_rules! impl_conversation_store {
                 .bind(group_cap)
                 .fetch_all(&mut *tx)
                 .await?;
-                let order = $crate::routing::order(strategy, rr_last, candidates);
-                for (agent, cap) in order {
-                    if !Self::claim_slot(&mut tx, tenant.0, agent, Some(cap), now).await? {
-                        continue;
-                    }
-                    let h = $crate::routing::HandOver {
-                        conversation: head,
-                        group: Some(group.0),
-                        agent,
-                        from_state: "queued",
-                        kind: "assigned",
-                        actor: "system",
-                    };
-                    let assigned = Self::hand_over(&mut tx, tenant.0, h, now).await?;
-                    let Some(assigned) = assigned else {
-                        return Ok(None);
-                    };
-                    if strategy == $crate::Strategy::RoundRobin {
-                        sqlx::query("update skill_groups set rr_last_agent = $3 where tenant_id = $1 and id = $2")
+                let mut out = Vec::new();
+                'heads: for head in heads {
+                    let order = $crate::routing::order(strategy, rr_last, candidates.clone());
+                    for (agent, cap) in order {
+                        // Another group may have filled this agent meanwhile: the conditional
+                        // claim is the truth, the candidate list only the order.
+                        if !Self::claim_slot(&mut tx, tenant.0, agent, Some(cap), now).await? {
+                            candidates.retain(|c| c.0 != agent);
+                            continue;
+                        }
+                        let h = $crate::routing::HandOver {
+                            conversation: head,
+                            group: Some(group.0),
+                            agent,
+                            from_state: "queued",
+                            kind: "assigned",
+                            actor: "system",
+                        };
+                        let Some(assigned) = Self::hand_over(&mut tx, tenant.0, h, now).await? else {
+                            // Taken or ended by someone else: give the slot back.
+                            sqlx::query(
+                                "update agent_states set active = active - 1 \
+                                 where tenant_id = $1 and account_id = $2 and active > 0",
+                            )
                             .bind(tenant.0)
-                            .bind(group.0)
                             .bind(agent)
                             .execute(&mut *tx)
                             .await?;
+                            continue 'heads;
+                        };
+                        rr_last = agent;
+                        if let Some(c) = candidates.iter_mut().find(|c| c.0 == agent) {
+                            c.2 += 1;
+                            c.3 = now;
+                        }
+                        candidates.retain(|c| c.2 < c.1);
+                        out.push(assigned);
+                        continue 'heads;
                     }
-                    tx.commit().await?;
-                    return Ok(Some(assigned));
+                    // Nobody has room for this buyer: those behind them wait too (FIFO).
+                    break;
                 }
-                Ok(None)
+                if out.is_empty() {
+                    return Ok(out);
+                }
+                if strategy == $crate::Strategy::RoundRobin {
+                    sqlx::query("update skill_groups set rr_last_agent = $3 where tenant_id = $1 and id = $2")
+                        .bind(tenant.0)
+                        .bind(group.0)
+                        .bind(rr_last)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(out)
             }
 
             async fn take_conversation(
@@ -608,7 +676,8 @@ macro_rules! impl_conversation_store {
                         "the conversation is already yours; pick another agent".into(),
                     ));
                 }
-                let (detail, group_after) = match to {
+                let current_group = current.skill_group_id.map(|g| g.0);
+                let (detail, group_after, within) = match to {
                     $crate::TransferTarget::Agent(agent) => {
                         // The receiver must be an online agent of this tenant; the cap does not
                         // stop a colleague's hand-over.
@@ -617,19 +686,46 @@ macro_rules! impl_conversation_store {
                                 "that agent is not online; refresh the list and pick another".into(),
                             ));
                         }
+                        // Within the group when the receiver is one of its members.
+                        let member: i64 = sqlx::query_scalar(
+                            "select count(*) from skill_group_members \
+                             where tenant_id = $1 and skill_group_id = $2 and account_id = $3",
+                        )
+                        .bind(tenant.0)
+                        .bind(current_group.unwrap_or(0))
+                        .bind(agent.0)
+                        .fetch_one(&mut *tx)
+                        .await?;
                         (
-                            serde_json::json!({"from": from.0, "to_agent": agent.0, "note": note, "group": current.skill_group_id.map(|g| g.0)}),
-                            current.skill_group_id.map(|g| g.0),
+                            serde_json::json!({"from": from.0, "to_agent": agent.0, "note": note, "group": current_group}),
+                            current_group,
+                            member > 0,
                         )
                     }
                     $crate::TransferTarget::Group(group) => {
                         Self::group_exists(&mut tx, tenant.0, group).await?;
                         (
-                            serde_json::json!({"from": from.0, "to_group": group.0, "note": note, "group": current.skill_group_id.map(|g| g.0)}),
+                            serde_json::json!({"from": from.0, "to_group": group.0, "note": note, "group": current_group}),
                             Some(group.0),
+                            current_group == Some(group.0),
                         )
                     }
+                    $crate::TransferTarget::BuyerChoice => (
+                        serde_json::json!({"from": from.0, "to": "buyer_choice", "note": note, "group": current_group}),
+                        current_group,
+                        false,
+                    ),
                 };
+                sqlx::query(
+                    "update agent_states set transfers_within = transfers_within + $3, \
+                     transfers_across = transfers_across + $4 where tenant_id = $1 and account_id = $2",
+                )
+                .bind(tenant.0)
+                .bind(from.0)
+                .bind(i64::from(within))
+                .bind(i64::from(!within))
+                .execute(&mut *tx)
+                .await?;
                 let closing = $crate::routing::SessionEnd {
                     agent: Some(from.0),
                     session: current.session_id,
@@ -667,6 +763,18 @@ macro_rules! impl_conversation_store {
                         Self::join_queue(&mut tx, tenant.0, conversation, group, from, &actor, now)
                             .await?;
                     }
+                    $crate::TransferTarget::BuyerChoice => {
+                        sqlx::query(
+                            "update conversations set state = 'flow', agent_id = null, reply_deadline = null, \
+                             recover = false, requeue_at = null, updated_at = $3 \
+                             where tenant_id = $1 and id = $2 and state = 'assigned'",
+                        )
+                        .bind(tenant.0)
+                        .bind(conversation)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 let c = Self::conversation_in(&mut tx, tenant.0, conversation)
                     .await?
@@ -688,16 +796,24 @@ macro_rules! impl_conversation_store {
                     .ok_or($crate::StoreError::NotFound)?;
                 let n = sqlx::query(
                     "update conversations set state = 'ended', end_reason = $3, ended_by = $4, ended_at = $5, \
-                     recover = false, updated_at = $5 where tenant_id = $1 and id = $2 and state <> 'ended'",
+                     recover = false, reply_deadline = null, requeue_at = null, pending_choice = null, \
+                     updated_at = $5 where tenant_id = $1 and id = $2 and state <> 'ended' \
+                     and ($6 is null or (state = 'assigned' and reply_deadline <= $6))",
                 )
                 .bind(tenant.0)
                 .bind(conversation)
                 .bind(&end.reason)
                 .bind(&end.actor)
                 .bind(now)
+                .bind(end.due_by)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                if n == 0 && end.due_by.is_some() {
+                    return Err($crate::StoreError::Conflict(
+                        "the buyer answered in time, or the conversation moved on".into(),
+                    ));
+                }
                 if n == 0 {
                     return Err($crate::StoreError::Conflict(
                         "the conversation has already ended".into(),
@@ -757,15 +873,26 @@ macro_rules! impl_conversation_store {
                 Ok(row.map(Into::into))
             }
 
-            async fn record_first_reply(
+            async fn record_agent_reply(
                 &self,
                 tenant: kefu_domain::TenantId,
                 conversation: i64,
                 session: i64,
                 agent: kefu_domain::AccountId,
                 now: i64,
+                reply_deadline: Option<i64>,
             ) -> $crate::Result<()> {
                 let mut tx = self.pool.begin_with($BEGIN).await?;
+                sqlx::query(
+                    "update conversations set reply_deadline = $4 \
+                     where tenant_id = $1 and id = $2 and agent_id = $3 and state = 'assigned'",
+                )
+                .bind(tenant.0)
+                .bind(conversation)
+                .bind(agent.0)
+                .bind(reply_deadline)
+                .execute(&mut *tx)
+                .await?;
                 let first = sqlx::query(
                     "update conversation_sessions set first_reply_at = $3 \
                      where tenant_id = $1 and id = $2 and first_reply_at is null",

@@ -30,6 +30,34 @@ macro_rules! impl_message_store {
 
         #[async_trait::async_trait]
         impl $crate::MessageStore for $S {
+            async fn find_duplicate(
+                &self,
+                tenant: kefu_domain::TenantId,
+                m: &$crate::NewMessage,
+                dedup_since: i64,
+            ) -> $crate::Result<Option<$crate::StoredMessage>> {
+                let (a, b) = $crate::sql::messages::pair(&m.from_account, &m.to_account);
+                let original: Option<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::message_columns!(),
+                    " from messages where tenant_id = $1 and from_account = $2 and msg_random = $3 \
+                     and msg_seq = $4 and content_crc = $5 and created_at >= $6 \
+                     and chat_id = (select id from chats where tenant_id = $1 and user_a = $7 and user_b = $8) \
+                     order by id limit 1"
+                ))
+                .bind(tenant.0)
+                .bind(&m.from_account)
+                .bind(m.msg_random)
+                .bind(m.msg_seq)
+                .bind(m.content_crc)
+                .bind(dedup_since)
+                .bind(a)
+                .bind(b)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(original.map(Into::into))
+            }
+
             async fn append_message(
                 &self,
                 tenant: kefu_domain::TenantId,
@@ -191,6 +219,25 @@ macro_rules! impl_message_store {
                 )
                 .bind(tenant.0)
                 .bind(chat_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq)| $crate::Chat { id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq }))
+            }
+
+            async fn chat_between(
+                &self,
+                tenant: kefu_domain::TenantId,
+                a: &str,
+                b: &str,
+            ) -> $crate::Result<Option<$crate::Chat>> {
+                let (a, b) = $crate::sql::messages::pair(a, b);
+                let row: Option<(i64, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+                    "select id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq from chats \
+                     where tenant_id = $1 and user_a = $2 and user_b = $3",
+                )
+                .bind(tenant.0)
+                .bind(a)
+                .bind(b)
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(|(id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq)| $crate::Chat { id, user_a, user_b, last_seq, updated_at, a_read_seq, b_read_seq }))

@@ -10,5 +10,7 @@ pub(crate) mod im;
 pub(crate) mod messages;
 pub(crate) mod misc;
 pub(crate) mod rows;
+pub(crate) mod service;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
+pub(crate) mod trees;

@@ -139,8 +139,22 @@ pub(crate) struct SkillGroupRow {
     pub id: i64,
     pub tenant_id: i64,
     pub name: String,
+    pub identifier: String,
+    pub phone: String,
+    pub client_name: String,
+    pub visible_to_buyers: bool,
+    pub agent_cap: i64,
+    pub strategy: String,
     pub created_at: i64,
 }
+
+/// The columns [`SkillGroupRow`] reads.
+macro_rules! SKILL_GROUP_COLUMNS {
+    () => {
+        "id, tenant_id, name, identifier, phone, client_name, visible_to_buyers, agent_cap, strategy, created_at"
+    };
+}
+pub(crate) use SKILL_GROUP_COLUMNS;
 
 impl From<SkillGroupRow> for SkillGroup {
     fn from(r: SkillGroupRow) -> Self {
@@ -148,6 +162,12 @@ impl From<SkillGroupRow> for SkillGroup {
             id: SkillGroupId(r.id),
             tenant_id: TenantId(r.tenant_id),
             name: r.name,
+            identifier: r.identifier,
+            phone: r.phone,
+            client_name: r.client_name,
+            visible_to_buyers: r.visible_to_buyers,
+            agent_cap: r.agent_cap,
+            strategy: crate::Strategy::parse(&r.strategy).unwrap_or(crate::Strategy::LeastBusy),
             created_at: r.created_at,
         }
     }
@@ -289,7 +309,8 @@ pub(crate) use outbox_columns;
 macro_rules! CONVERSATION_COLUMNS {
     () => {
         "id, tenant_id, buyer, service_account, channel, skill_group_id, state, queued_at, agent_id, \
-         session_id, recover, end_reason, ended_by, ended_at, created_at, updated_at"
+         session_id, recover, end_reason, ended_by, ended_at, created_at, updated_at, reply_deadline, \
+         requeue_at, pending_choice"
     };
 }
 pub(crate) use CONVERSATION_COLUMNS;
@@ -312,6 +333,9 @@ pub(crate) struct ConversationRow {
     pub ended_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub reply_deadline: Option<i64>,
+    pub requeue_at: Option<i64>,
+    pub pending_choice: Option<String>,
 }
 
 impl From<ConversationRow> for Conversation {
@@ -333,6 +357,9 @@ impl From<ConversationRow> for Conversation {
             ended_at: r.ended_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            reply_deadline: r.reply_deadline,
+            requeue_at: r.requeue_at,
+            pending_choice: r.pending_choice,
         }
     }
 }
@@ -344,7 +371,17 @@ pub(crate) struct AgentStateRow {
     pub status_since: i64,
     pub active: i64,
     pub last_assigned_at: i64,
+    pub transfers_within: i64,
+    pub transfers_across: i64,
 }
+
+/// The columns [`AgentStateRow`] reads.
+macro_rules! AGENT_STATE_COLUMNS {
+    () => {
+        "account_id, status, status_since, active, last_assigned_at, transfers_within, transfers_across"
+    };
+}
+pub(crate) use AGENT_STATE_COLUMNS;
 
 impl From<AgentStateRow> for AgentState {
     fn from(r: AgentStateRow) -> Self {
@@ -354,6 +391,104 @@ impl From<AgentStateRow> for AgentState {
             status_since: r.status_since,
             active: r.active,
             last_assigned_at: r.last_assigned_at,
+            transfers_within: r.transfers_within,
+            transfers_across: r.transfers_across,
+        }
+    }
+}
+
+/// The columns [`ServiceSessionRow`] reads.
+macro_rules! SERVICE_SESSION_COLUMNS {
+    () => {
+        "id, conversation_id, agent_id, skill_group_id, started_at, first_reply_at, ended_at, end_reason, \
+         categories, note, rating, rating_label, rated_at, rating_expires_at"
+    };
+}
+pub(crate) use SERVICE_SESSION_COLUMNS;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ServiceSessionRow {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub agent_id: Option<i64>,
+    pub skill_group_id: Option<i64>,
+    pub started_at: i64,
+    pub first_reply_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub categories: String,
+    pub note: String,
+    pub rating: Option<i64>,
+    pub rating_label: String,
+    pub rated_at: Option<i64>,
+    pub rating_expires_at: Option<i64>,
+}
+
+impl From<ServiceSessionRow> for crate::ServiceSession {
+    fn from(r: ServiceSessionRow) -> Self {
+        crate::ServiceSession {
+            id: r.id,
+            conversation_id: r.conversation_id,
+            agent_id: r.agent_id.map(AccountId),
+            skill_group_id: r.skill_group_id.map(SkillGroupId),
+            started_at: r.started_at,
+            first_reply_at: r.first_reply_at,
+            ended_at: r.ended_at,
+            end_reason: r.end_reason,
+            categories: r
+                .categories
+                .split(',')
+                .filter_map(|c| c.trim().parse().ok())
+                .collect(),
+            note: r.note,
+            rating: r.rating,
+            rating_label: r.rating_label,
+            rated_at: r.rated_at,
+            rating_expires_at: r.rating_expires_at,
+        }
+    }
+}
+
+/// The select that [`MessageTagRow`] reads: the tag, its name and the message's text.
+macro_rules! MESSAGE_TAG_SELECT {
+    () => {
+        "select mt.id, mt.tag_id, t.name as tag_name, mt.conversation_id, mt.chat_id, mt.seq, mt.buyer, \
+         mt.agent_id, mt.note, mt.created_at, coalesce(m.text, '') as text \
+         from message_tags mt join tags t on t.id = mt.tag_id \
+         left join messages m on m.chat_id = mt.chat_id and m.seq = mt.seq"
+    };
+}
+pub(crate) use MESSAGE_TAG_SELECT;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageTagRow {
+    pub id: i64,
+    pub tag_id: i64,
+    pub tag_name: String,
+    pub conversation_id: i64,
+    pub chat_id: i64,
+    pub seq: i64,
+    pub buyer: String,
+    pub agent_id: Option<i64>,
+    pub note: String,
+    pub created_at: i64,
+    pub text: String,
+}
+
+impl From<MessageTagRow> for crate::MessageTag {
+    fn from(r: MessageTagRow) -> Self {
+        crate::MessageTag {
+            id: r.id,
+            tag_id: r.tag_id,
+            tag_name: r.tag_name,
+            conversation_id: r.conversation_id,
+            chat_id: r.chat_id,
+            seq: r.seq,
+            buyer: r.buyer,
+            agent_id: r.agent_id.map(AccountId),
+            note: r.note,
+            created_at: r.created_at,
+            text: r.text,
         }
     }
 }
