@@ -61,6 +61,10 @@ pub mod object {
     pub const TREES: &str = "trees";
     /// Tags put on messages, and searching them.
     pub const MESSAGE_TAGS: &str = "message_tags";
+    /// The FAQ and the knowledge base (quick replies).
+    pub const KNOWLEDGE: &str = "knowledge";
+    /// Service flows, the time plan and sensitive words.
+    pub const BOT: &str = "bot";
 }
 
 pub mod action {
@@ -102,6 +106,12 @@ const PERMISSIONS: &[[&str; 4]] = &[
     ["agent", "tenant:*", object::SERVICE_SETTINGS, action::READ],
     ["agent", "tenant:*", object::TREES, action::READ],
     ["agent", "tenant:*", object::MESSAGE_TAGS, "*"],
+    ["super_admin", "tenant:*", object::KNOWLEDGE, "*"],
+    ["super_admin", "tenant:*", object::BOT, "*"],
+    ["admin", "tenant:*", object::KNOWLEDGE, "*"],
+    ["admin", "tenant:*", object::BOT, "*"],
+    // Agents read the knowledge base of their groups for quick replies, and count uses.
+    ["agent", "tenant:*", object::KNOWLEDGE, action::READ],
 ];
 
 pub struct Authorizer {

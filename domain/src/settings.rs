@@ -7,6 +7,18 @@
 use crate::validate::Invalid;
 use serde::{Deserialize, Serialize};
 
+/// The welcome within working hours (seed 001: 工作时间企业欢迎语).
+pub const DEFAULT_WELCOME: &str = "您好，欢迎咨询在线客服，请简述您的问题！";
+/// The reply outside working hours (seed 001: 非工作时间自动回复).
+pub const DEFAULT_OFF_HOURS: &str =
+    "您好，现在是非工作时间，客服暂时无法及时回复。您可以先留言，我们会在工作时间尽快答复您！";
+/// What a buyer asking for a human outside working hours is told when they cannot queue.
+pub const DEFAULT_LEAVE_MESSAGE: &str =
+    "人工客服现在不在线，请留下您的问题和联系方式，客服上班后会第一时间回复您。";
+/// The bot's answer when nothing matches.
+pub const DEFAULT_BOT_FALLBACK: &str =
+    "抱歉，我没有理解您的问题。您可以换个说法，点击常见问题，或回复“人工”转人工客服。";
+
 /// The reception timeout's default message (seed 001: 会话超时).
 pub const DEFAULT_TIMEOUT_MESSAGE: &str =
     "由于您长时间未回复，本次会话已结束。如需帮助，欢迎随时联系我们。";
@@ -35,6 +47,26 @@ pub struct ServiceSettings {
     /// A transfer to "another group" may send the buyer a menu of the groups visible to
     /// buyers instead of picking one.
     pub buyer_group_choice: bool,
+    /// Within working hours, the first message of a conversation without a service flow.
+    pub welcome_enabled: bool,
+    pub welcome_message: String,
+    /// Send the FAQ list as a menu after the welcome.
+    pub faq_after_welcome: bool,
+    /// Outside working hours (holidays have their own reply in the time plan).
+    pub off_hours_enabled: bool,
+    pub off_hours_message: String,
+    /// Send the FAQ list after the off-hours or holiday reply.
+    pub faq_after_off_hours: bool,
+    /// Outside working hours a buyer who asks for a human still queues; otherwise they are
+    /// asked to leave a message for the next working period.
+    pub off_hours_queue: bool,
+    pub leave_message_reply: String,
+    /// Words that hand a buyer from the bot to a human, matched on the whole message.
+    pub transfer_keywords: Vec<String>,
+    /// The bot's answer when no FAQ entry matches.
+    pub bot_fallback_message: String,
+    /// After giving the same answer this many times in a row, the bot offers a human.
+    pub bot_offer_after: u32,
 }
 
 impl Default for ServiceSettings {
@@ -49,6 +81,19 @@ impl Default for ServiceSettings {
             rating_by_buyer: true,
             requeue_after_minutes: None,
             buyer_group_choice: true,
+            welcome_enabled: true,
+            welcome_message: DEFAULT_WELCOME.into(),
+            faq_after_welcome: true,
+            off_hours_enabled: true,
+            off_hours_message: DEFAULT_OFF_HOURS.into(),
+            faq_after_off_hours: false,
+            off_hours_queue: false,
+            leave_message_reply: DEFAULT_LEAVE_MESSAGE.into(),
+            transfer_keywords: ["RG", "人工", "转人工", "人工客服"]
+                .map(String::from)
+                .to_vec(),
+            bot_fallback_message: DEFAULT_BOT_FALLBACK.into(),
+            bot_offer_after: 3,
         }
     }
 }
@@ -85,7 +130,45 @@ impl ServiceSettings {
                 "use 1 to 1440 minutes, or leave it empty to keep conversations with their agent",
             ));
         }
+        for (field, text) in [
+            ("welcome_message", &self.welcome_message),
+            ("off_hours_message", &self.off_hours_message),
+            ("leave_message_reply", &self.leave_message_reply),
+            ("bot_fallback_message", &self.bot_fallback_message),
+        ] {
+            if text.chars().count() > 1000 {
+                return Err(Invalid::new(field, "keep it to 1000 characters or fewer"));
+            }
+        }
+        if self.transfer_keywords.iter().all(|k| k.trim().is_empty())
+            || self.transfer_keywords.len() > 20
+            || self
+                .transfer_keywords
+                .iter()
+                .any(|k| k.chars().count() > 20)
+        {
+            return Err(Invalid::new(
+                "transfer_keywords",
+                "give 1 to 20 keywords of up to 20 characters each (e.g. RG, 人工)",
+            ));
+        }
+        if !(1..=10).contains(&self.bot_offer_after) {
+            return Err(Invalid::new(
+                "bot_offer_after",
+                "use 1 to 10 repeats of the same answer",
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether the whole message (ignoring case and surrounding space) is a transfer keyword.
+    pub fn asks_for_human(&self, text: &str) -> bool {
+        let t = text.trim().to_lowercase();
+        !t.is_empty()
+            && self
+                .transfer_keywords
+                .iter()
+                .any(|k| k.trim().to_lowercase() == t)
     }
 
     /// The reception timeout in milliseconds, if there is one.
@@ -133,6 +216,27 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(s.reception_timeout_ms(), None);
+    }
+
+    #[test]
+    fn transfer_keywords_match_the_whole_message_and_can_be_changed() {
+        let s = ServiceSettings::default();
+        for yes in ["RG", " rg ", "人工", "转人工", "人工客服\n"] {
+            assert!(s.asks_for_human(yes), "{yes:?}");
+        }
+        for no in ["rgb", "不要人工", "人工智能", "", "我要退货"] {
+            assert!(!s.asks_for_human(no), "{no:?}");
+        }
+        let own = ServiceSettings {
+            transfer_keywords: vec!["客服".into()],
+            ..Default::default()
+        };
+        assert!(own.asks_for_human("客服") && !own.asks_for_human("RG"));
+        let none = ServiceSettings {
+            transfer_keywords: vec![" ".into()],
+            ..Default::default()
+        };
+        assert_eq!(none.validate().unwrap_err().field, "transfer_keywords");
     }
 
     #[test]

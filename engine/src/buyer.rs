@@ -4,7 +4,7 @@
 //! group from a menu, the client opening the conversation, and stopping the reception
 //! timeout.
 
-use crate::{Engine, Result, asks_for_human};
+use crate::{Engine, Result};
 use kefu_domain::cs::{self, CsMessage};
 use kefu_domain::{SkillGroupId, TenantId};
 use kefu_store::{Conversation, ConversationState, ServiceAccount};
@@ -99,42 +99,61 @@ impl Engine {
         text: &str,
         message: Option<&CsMessage>,
     ) -> Result<()> {
+        let settings = self.store.service_settings(tenant).await?;
+        let now = self.clock.now();
         if let Some(CsMessage::SessionStart { .. }) = message {
-            let now = self.clock.now();
-            let (c, _) = self
+            let (c, created) = self
                 .store
                 .open_conversation(tenant, buyer, &account.identifier, "im", now)
                 .await?;
+            if created {
+                self.greet(&c, account, &settings).await?;
+            }
             return self.rating_rules(&c).await;
         }
-        let open = self
+        let (c, first) = match self
             .store
             .open_conversation_of(tenant, buyer, &account.identifier)
-            .await?;
-        if let Some(c) = &open
-            && let Some(choice) = &c.pending_choice
+            .await?
         {
-            return self.answer_choice(c, choice, text).await;
+            Some(c) => (c, false),
+            // Ratings and other service messages never open a conversation; anything else
+            // the buyer writes does, and is greeted.
+            None if message.is_some() => return Ok(()),
+            None => {
+                let (c, created) = self
+                    .store
+                    .open_conversation(tenant, buyer, &account.identifier, "im", now)
+                    .await?;
+                if created {
+                    self.greet(&c, account, &settings).await?;
+                }
+                let Some(c) = self.store.get_conversation(tenant, c.id).await? else {
+                    return Ok(());
+                };
+                (c, created)
+            }
+        };
+        if let Some(choice) = &c.pending_choice {
+            return self.answer_choice(&c, choice, text, &settings).await;
         }
-        if asks_for_human(text) {
-            let Some(group) = self.group_of(tenant, account).await? else {
-                tracing::warn!(%tenant, "a buyer asked for a human but the tenant has no skill group");
-                return Ok(());
-            };
-            self.request_human(tenant, buyer, &account.identifier, group)
-                .await?;
-            return Ok(());
+        match c.state {
+            ConversationState::Flow => {
+                self.flow_input(&c, account, &settings, crate::flow::Input { text, first })
+                    .await
+            }
+            ConversationState::Queued | ConversationState::Assigned => {
+                if c.reply_deadline.is_some() {
+                    self.store.buyer_replied(tenant, c.id).await?;
+                }
+                Ok(())
+            }
+            ConversationState::Ended => Ok(()),
         }
-        if let Some(c) = open
-            && c.reply_deadline.is_some()
-        {
-            self.store.buyer_replied(tenant, c.id).await?;
-        }
-        Ok(())
     }
 
     /// The skill group a service account routes to: its own, else the tenant's first.
-    async fn group_of(
+    pub(crate) async fn group_of(
         &self,
         tenant: TenantId,
         account: &ServiceAccount,
@@ -178,14 +197,20 @@ impl Engine {
 
     /// The buyer answered the group menu: a match joins that group's queue; anything else
     /// gets the menu again.
-    async fn answer_choice(&self, c: &Conversation, doc: &str, text: &str) -> Result<()> {
+    async fn answer_choice(
+        &self,
+        c: &Conversation,
+        doc: &str,
+        text: &str,
+        settings: &kefu_domain::settings::ServiceSettings,
+    ) -> Result<()> {
         let choices: Vec<Choice> = serde_json::from_str(doc).unwrap_or_default();
         let t = text.trim();
         let picked = choices
             .iter()
             .find(|ch| t == ch.number.to_string() || t == ch.label);
         let Some(picked) = picked else {
-            if asks_for_human(t) || choices.is_empty() {
+            if settings.asks_for_human(t) || choices.is_empty() {
                 // No menu to choose from any more, or the buyer insists: their last group.
                 self.store
                     .set_pending_choice(c.tenant_id, c.id, None)

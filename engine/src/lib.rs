@@ -16,7 +16,10 @@ use kefu_store::{
 };
 use std::sync::Arc;
 
+pub mod bot;
 mod buyer;
+pub mod cache;
+mod flow;
 mod ratings;
 mod timers;
 
@@ -30,6 +33,29 @@ pub mod notices {
 
     pub fn text(t: &str) -> Value {
         json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": t } }])
+    }
+
+    /// An image by URL, as a `TIMImageElem` with the URL at every size (its dimensions are
+    /// not known here; clients size it when it loads).
+    pub fn image(url: &str) -> Value {
+        let lower = url.to_ascii_lowercase();
+        let format = if lower.ends_with(".jpg") || lower.ends_with(".jpeg") {
+            1
+        } else if lower.ends_with(".gif") {
+            2
+        } else if lower.ends_with(".png") {
+            3
+        } else if lower.ends_with(".bmp") {
+            4
+        } else {
+            255
+        };
+        let uuid = format!("url-{:08x}", crc32fast::hash(url.as_bytes()));
+        let infos: Vec<Value> = (1..=3)
+            .map(|t| json!({ "Type": t, "Size": 0, "Width": 0, "Height": 0, "URL": url }))
+            .collect();
+        json!([{ "MsgType": "TIMImageElem", "MsgContent": {
+            "UUID": uuid, "ImageFormat": format, "ImageInfoArray": infos } }])
     }
 
     /// The queue message with `${WaitNo}`.
@@ -61,6 +87,8 @@ const POSITION_DETAIL: usize = 20;
 pub enum SendError {
     /// The `MsgBody` is not valid; the text says which element and why.
     Invalid(kefu_domain::elements::ElementError),
+    /// The message holds this word from the tenant's block list.
+    Blocked(String),
     Store(StoreError),
 }
 
@@ -68,15 +96,6 @@ impl From<StoreError> for SendError {
     fn from(e: StoreError) -> Self {
         SendError::Store(e)
     }
-}
-
-/// The words that hand a buyer from the bot to a human (seed 000: "RG"; 人工), matched on the
-/// whole message, ignoring case and surrounding space. Tenants' own keywords come with the
-/// service flow.
-pub fn asks_for_human(text: &str) -> bool {
-    const KEYWORDS: &[&str] = &["rg", "人工", "转人工", "人工客服"];
-    let t = text.trim().to_lowercase();
-    KEYWORDS.contains(&t.as_str())
 }
 
 /// Whether a buyer now at `place` hears of it, after everyone moved up `moved` places.
@@ -175,7 +194,9 @@ impl Engine {
             Ok(Some(account)) => account.display_name,
             _ => String::new(),
         };
-        let text = notices::connected(a.agent_id.0, &name);
+        let text = self
+            .connected_text(&a.conversation, a.agent_id.0, &name)
+            .await;
         self.notify_buyer(&a.conversation, notices::text(&text))
             .await;
     }
@@ -192,8 +213,8 @@ impl Engine {
         };
         for (i, c) in queue.iter().enumerate() {
             if tell_position(i + 1, moved) {
-                self.notify_buyer(c, notices::text(&notices::waiting(i + 1)))
-                    .await;
+                let text = self.waiting_text(c, i + 1).await;
+                self.notify_buyer(c, notices::text(&text)).await;
             }
         }
     }
@@ -315,8 +336,8 @@ impl Engine {
         let assigned = self.drain(queued.tenant_id, group).await?;
         if !assigned.iter().any(|a| a.conversation.id == queued.id) {
             let place = self.position(queued.tenant_id, queued).await?.unwrap_or(1);
-            self.notify_buyer(queued, notices::text(&notices::waiting(place)))
-                .await;
+            let text = self.waiting_text(queued, place).await;
+            self.notify_buyer(queued, notices::text(&text)).await;
         }
         Ok(())
     }
@@ -531,6 +552,13 @@ impl Engine {
             self.notify_buyer(&ended, kefu_domain::cs::timed_out())
                 .await;
         }
+        // The flow's end message, when a human served a conversation the flow handed over
+        // (a flow's own end and the timeout send theirs).
+        if timeout_message.is_none()
+            && let Some(text) = self.end_message(&ended).await
+        {
+            self.say(&ended, &text).await;
+        }
         // src 19: the client shows the session as over.
         self.notify_buyer(&ended, kefu_domain::cs::ended()).await;
         if let (Some(_), Some(session)) = (ended.agent_id, ended.session_id)
@@ -561,6 +589,13 @@ impl Engine {
         agent: AccountId,
         body: &serde_json::Value,
     ) -> std::result::Result<kefu_store::StoredMessage, SendError> {
+        let mut body = body.clone();
+        // Sensitive words: blocked, or masked before the text is indexed.
+        cache::filter(&self.store, tenant)
+            .await?
+            .check_body(&mut body)
+            .map_err(SendError::Blocked)?;
+        let body = &body;
         let text = kefu_domain::elements::check(Some(body)).map_err(SendError::Invalid)?;
         let c = self
             .store
@@ -608,16 +643,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_whole_transfer_keyword_asks_for_a_human() {
-        for yes in ["RG", " rg ", "人工", "转人工", "人工客服\n"] {
-            assert!(asks_for_human(yes), "{yes:?}");
-        }
-        for no in ["rgb", "不要人工", "人工智能", "", "我要退货"] {
-            assert!(!asks_for_human(no), "{no:?}");
-        }
-    }
 
     #[test]
     fn positions_are_told_near_the_front_always_and_further_back_at_each_multiple() {

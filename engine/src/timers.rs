@@ -54,6 +54,13 @@ impl Engine {
         let mut tenants: HashMap<TenantId, ServiceSettings> = HashMap::new();
         for c in self.store.due_timeouts(now, BATCH).await? {
             let settings = self.settings_in(&mut tenants, c.tenant_id).await?;
+            // The flow's own timeout message while the flow waited; the reception timeout's
+            // while an agent did.
+            let message = if c.state == kefu_store::ConversationState::Flow {
+                self.flow_timeout_message(&c, &settings).await
+            } else {
+                settings.timeout_message.clone()
+            };
             let end = EndRequest {
                 reason: "timeout".into(),
                 actor: "system".into(),
@@ -61,13 +68,7 @@ impl Engine {
                 ..Default::default()
             };
             match self
-                .finish(
-                    c.tenant_id,
-                    c.id,
-                    end,
-                    &settings,
-                    Some(&settings.timeout_message),
-                )
+                .finish(c.tenant_id, c.id, end, &settings, Some(&message))
                 .await
             {
                 Ok(_) => done.timed_out += 1,

@@ -135,6 +135,41 @@ async fn draft(call: &Call<'_>, from_required: bool) -> Result<Draft, ImError> {
     })
 }
 
+/// Applies the tenant's sensitive words to a message body: a blocking word refuses it with
+/// 80001 (Tencent's code for text that failed the content check), masking words become
+/// `***` in place. Returns whether the body changed. History imports are not checked.
+pub(crate) async fn moderate(
+    state: &crate::GatewayState,
+    tenant: kefu_domain::TenantId,
+    body: &mut Value,
+) -> Result<bool, ImError> {
+    let filter = kefu_engine::cache::filter(&state.store, tenant).await?;
+    if filter.is_empty() {
+        return Ok(false);
+    }
+    filter.check_body(body).map_err(|word| {
+        ImError::new(
+            80001,
+            format!(
+                "the message was not sent: it contains `{word}`, which this service does not allow; \
+                 remove it and send again"
+            ),
+        )
+    })
+}
+
+async fn moderate_draft(call: &Call<'_>, d: &mut Draft) -> Result<(), ImError> {
+    let filter = kefu_engine::cache::filter(&call.state.store, call.app.tenant_id).await?;
+    if filter.is_empty() {
+        return Ok(());
+    }
+    let mut body: Value = serde_json::from_str(&d.body).map_err(ImError::internal)?;
+    if moderate(call.state, call.app.tenant_id, &mut body).await? {
+        d.rewrite(&body)?;
+    }
+    Ok(())
+}
+
 /// Appends a message and, unless it is a duplicate or `announce` is off, tells every node so
 /// the parties' sockets and the conversation engine react. Stored is what counts: a lost
 /// announcement is caught up by the readers' sequence.
@@ -261,6 +296,7 @@ async fn recipient(call: &Call<'_>, v: Option<&Value>) -> Result<String, ImError
 async fn send(call: Call<'_>) -> Result<Value, ImError> {
     let to = recipient(&call, call.body.get("To_Account")).await?;
     let mut d = draft(&call, false).await?;
+    moderate_draft(&call, &mut d).await?;
     let forbid = |what: &str| {
         call.body
             .get("ForbidCallbackControl")
@@ -318,7 +354,8 @@ async fn batch_send(call: Call<'_>) -> Result<Value, ImError> {
             format!("at most {MAX_BATCH} recipients per batch"),
         ));
     }
-    let d = draft(&call, false).await?;
+    let mut d = draft(&call, false).await?;
+    moderate_draft(&call, &mut d).await?;
     let mut errors = Vec::new();
     let mut key = String::new();
     for item in list {

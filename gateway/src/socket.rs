@@ -707,6 +707,9 @@ async fn send_message(
             body_json = new_body;
         }
     }
+    if openim::moderate(state, peer.tenant, &mut body_json).await? {
+        text = elements::check(Some(&body_json))?;
+    }
     let body = serde_json::to_string(&body_json).map_err(ImError::internal)?;
     let message = NewMessage {
         sender_role: String::new(),

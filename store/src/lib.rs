@@ -594,6 +594,104 @@ pub trait PolicyStore: Send + Sync {
     async fn replace_policy_rules(&self, ptype: &str, rules: &[PolicyRule]) -> Result<()>;
 }
 
+/// What answers a buyer before a human: the time plan, sensitive words, the FAQ and
+/// knowledge base, service flows, and each conversation's place in its flow.
+#[async_trait]
+pub trait BotStore: Send + Sync {
+    /// The tenant's time plan; always open when it never saved one.
+    async fn schedule(&self, tenant: TenantId) -> Result<kefu_domain::schedule::Schedule>;
+    async fn save_schedule(
+        &self,
+        tenant: TenantId,
+        schedule: &kefu_domain::schedule::Schedule,
+        now: Millis,
+    ) -> Result<()>;
+    async fn sensitive_words(&self, tenant: TenantId)
+    -> Result<Vec<kefu_domain::moderation::Word>>;
+    /// Replaces the whole list (a word listed twice keeps its last action).
+    async fn replace_sensitive_words(
+        &self,
+        tenant: TenantId,
+        words: &[kefu_domain::moderation::Word],
+        now: Millis,
+    ) -> Result<()>;
+    /// Every entry of one tree, by parent and position, with its groups.
+    async fn knowledge(&self, tenant: TenantId, kind: KnowledgeKind)
+    -> Result<Vec<KnowledgeEntry>>;
+    async fn get_knowledge(
+        &self,
+        tenant: TenantId,
+        kind: KnowledgeKind,
+        id: i64,
+    ) -> Result<Option<KnowledgeEntry>>;
+    /// Conflict when the parent or a group does not exist.
+    async fn create_knowledge(
+        &self,
+        tenant: TenantId,
+        kind: KnowledgeKind,
+        entry: &NewKnowledge,
+        now: Millis,
+    ) -> Result<KnowledgeEntry>;
+    /// Conflict when it would move under itself, or the parent or a group does not exist.
+    async fn update_knowledge(
+        &self,
+        tenant: TenantId,
+        kind: KnowledgeKind,
+        id: i64,
+        entry: &NewKnowledge,
+        now: Millis,
+    ) -> Result<KnowledgeEntry>;
+    /// InUse while entries sit under it.
+    async fn delete_knowledge(&self, tenant: TenantId, kind: KnowledgeKind, id: i64) -> Result<()>;
+    /// Counts one use (a bot answer, a quick reply); false when it does not exist.
+    async fn knowledge_used(&self, tenant: TenantId, kind: KnowledgeKind, id: i64) -> Result<bool>;
+    async fn flows(&self, tenant: TenantId) -> Result<Vec<FlowRecord>>;
+    async fn get_flow(&self, tenant: TenantId, id: i64) -> Result<Option<FlowRecord>>;
+    /// Creates (`id` none) or updates a flow's draft. Conflict when the account already runs
+    /// another flow.
+    async fn save_flow(
+        &self,
+        tenant: TenantId,
+        id: Option<i64>,
+        name: &str,
+        service_account: Option<&str>,
+        draft: &str,
+        now: Millis,
+    ) -> Result<FlowRecord>;
+    /// InUse while open conversations run one of its versions.
+    async fn delete_flow(&self, tenant: TenantId, id: i64) -> Result<()>;
+    /// Stores `doc` as the flow's next version and makes it the one new conversations run.
+    async fn publish_flow(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        doc: &str,
+        by: &str,
+        now: Millis,
+    ) -> Result<FlowVersion>;
+    /// Newest first.
+    async fn flow_versions(&self, tenant: TenantId, flow: i64) -> Result<Vec<FlowVersion>>;
+    async fn flow_version(&self, tenant: TenantId, version: i64) -> Result<Option<FlowVersion>>;
+    /// The published version of the flow bound to `service_account`, if any.
+    async fn published_flow_for(
+        &self,
+        tenant: TenantId,
+        service_account: &str,
+    ) -> Result<Option<FlowVersion>>;
+    /// Moves a conversation still in the flow (false when it has left it) and sets or clears
+    /// the deadline for the buyer's answer.
+    async fn set_flow_position(
+        &self,
+        tenant: TenantId,
+        conversation: i64,
+        position: Option<&FlowPosition>,
+        reply_deadline: Option<Millis>,
+    ) -> Result<bool>;
+    /// Records the node a conversation that left the flow for a human belongs to (its
+    /// transfer), whatever its state.
+    async fn set_flow_node(&self, tenant: TenantId, conversation: i64, node: &str) -> Result<()>;
+}
+
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -617,6 +715,7 @@ pub trait Store:
     + ConversationStore
     + ServiceStore
     + TreeStore
+    + BotStore
 {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for readiness checks.

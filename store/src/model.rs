@@ -548,6 +548,22 @@ pub struct Conversation {
     pub requeue_at: Option<Millis>,
     /// The skill groups offered to the buyer in a menu, as JSON, while they choose.
     pub pending_choice: Option<String>,
+    /// Where it is in its service flow, if it started one.
+    pub flow: Option<FlowPosition>,
+}
+
+/// A conversation's place in the published flow version it started on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlowPosition {
+    /// The `flow_versions` row: republishing never moves a running conversation.
+    pub version: i64,
+    /// The node it waits at (a branch, the bot, or a transfer while a human serves).
+    pub node: String,
+    /// Wrong answers so far at the branch it waits at.
+    pub tries: i64,
+    /// The FAQ entry the bot last answered with, and how many times in a row.
+    pub bot_answer: Option<i64>,
+    pub bot_repeats: i64,
 }
 
 /// A buyer given to an agent.
@@ -737,4 +753,101 @@ pub struct SkillGroupPatch {
     pub visible_to_buyers: Option<bool>,
     pub agent_cap: Option<i64>,
     pub strategy: Option<Strategy>,
+}
+
+/// FAQ (answered to buyers by the bot) or knowledge base (agents' quick replies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KnowledgeKind {
+    Faq,
+    Kb,
+}
+
+impl KnowledgeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KnowledgeKind::Faq => "faq",
+            KnowledgeKind::Kb => "kb",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            KnowledgeKind::Faq => "FAQ entry",
+            KnowledgeKind::Kb => "knowledge-base entry",
+        }
+    }
+}
+
+/// One entry of the FAQ or knowledge-base tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnowledgeEntry {
+    pub id: i64,
+    pub kind: KnowledgeKind,
+    pub parent_id: Option<i64>,
+    pub title: String,
+    /// `text` or `image` (the answer is then the image's URL).
+    pub answer_kind: String,
+    pub answer: String,
+    pub keywords: Vec<String>,
+    pub enabled: bool,
+    pub is_new: bool,
+    pub valid_from: Option<Millis>,
+    pub valid_to: Option<Millis>,
+    pub uses: i64,
+    pub position: i64,
+    /// The skill groups this subtree is assigned to (empty: inherited from its parent).
+    pub skill_group_ids: Vec<SkillGroupId>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl KnowledgeEntry {
+    /// Enabled and within its validity period at `now`.
+    pub fn live(&self, now: Millis) -> bool {
+        self.enabled
+            && self.valid_from.is_none_or(|f| f <= now)
+            && self.valid_to.is_none_or(|t| now <= t)
+    }
+}
+
+/// What an admin writes for an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewKnowledge {
+    pub parent_id: Option<i64>,
+    pub title: String,
+    pub answer_kind: String,
+    pub answer: String,
+    pub keywords: Vec<String>,
+    pub enabled: bool,
+    pub is_new: bool,
+    pub valid_from: Option<Millis>,
+    pub valid_to: Option<Millis>,
+    /// `None`: after its last sibling.
+    pub position: Option<i64>,
+    pub skill_group_ids: Vec<SkillGroupId>,
+}
+
+/// A service flow: its draft and its published version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub id: i64,
+    pub name: String,
+    pub service_account: Option<String>,
+    pub draft: String,
+    /// The `flow_versions` id conversations start on.
+    pub published_version: Option<i64>,
+    pub published_number: Option<i64>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// One published, immutable version of a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowVersion {
+    pub id: i64,
+    pub flow_id: i64,
+    pub version: i64,
+    pub doc: String,
+    pub published_at: Millis,
+    pub published_by: String,
 }

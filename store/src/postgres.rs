@@ -2,7 +2,7 @@
 
 use crate::error::{ConnectError, redact_url};
 use crate::sql::{
-    accounts, callbacks, conversations, im, messages, misc, service, sessions, tenants, trees,
+    accounts, bot, callbacks, conversations, im, messages, misc, service, sessions, tenants, trees,
 };
 use crate::{Backend, Result, Store};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -57,6 +57,7 @@ callbacks::impl_callback_store!(PgStore, Postgres);
 conversations::impl_conversation_store!(PgStore, Postgres, "BEGIN");
 service::impl_service_store!(PgStore, Postgres, "BEGIN");
 trees::impl_tree_store!(PgStore, Postgres, "BEGIN");
+bot::impl_bot_store!(PgStore, Postgres, "BEGIN");
 
 #[async_trait::async_trait]
 impl Store for PgStore {

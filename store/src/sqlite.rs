@@ -2,7 +2,7 @@
 
 use crate::error::{ConnectError, redact_url};
 use crate::sql::{
-    accounts, callbacks, conversations, im, messages, misc, service, sessions, tenants, trees,
+    accounts, bot, callbacks, conversations, im, messages, misc, service, sessions, tenants, trees,
 };
 use crate::{Backend, Result, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -60,6 +60,7 @@ callbacks::impl_callback_store!(SqliteStore, Sqlite);
 conversations::impl_conversation_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 service::impl_service_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 trees::impl_tree_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
+bot::impl_bot_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {

@@ -162,6 +162,17 @@ pub async fn tenant_with_app(
         .create_tenant(tenant, owner("boss"), now)
         .await
         .expect("create tenant");
+    // A quiet bot: protocol tests see only the messages they send.
+    let quiet = kefu_domain::settings::ServiceSettings {
+        welcome_enabled: false,
+        faq_after_welcome: false,
+        bot_fallback_message: String::new(),
+        ..Default::default()
+    };
+    store
+        .save_service_settings(t.id, &quiet, now)
+        .await
+        .expect("save settings");
     store
         .get_im_app(t.id)
         .await

@@ -525,6 +525,13 @@ impl ConversationsApi {
                 kefu_engine::SendError::Invalid(e) => {
                     ApiError::new(ErrorCode::ValidationFailed, format!("msg_body: {e}"))
                 }
+                kefu_engine::SendError::Blocked(word) => ApiError::new(
+                    ErrorCode::BlockedWord,
+                    format!(
+                        "the message was not sent: it contains `{word}`, which this service does not allow; \
+                         remove it and send again"
+                    ),
+                ),
                 kefu_engine::SendError::Store(e) => e.into(),
             })?;
         let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);

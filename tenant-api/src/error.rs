@@ -47,6 +47,8 @@ pub enum ErrorCode {
     /// The record is still used (a group with members, a tag on messages); the message says
     /// by what, and what to do first.
     InUse,
+    /// The message holds a word on the tenant's block list; the message names it.
+    BlockedWord,
     Internal,
     /// A dependency (database, bus) is not answering.
     Unavailable,
@@ -94,9 +96,8 @@ impl ApiError {
         use ErrorCode::*;
         let b = body(code, message);
         match code {
-            BadRequest | ValidationFailed | PasswordPolicy | WrongPassword | UnknownSkillGroup => {
-                Self::BadRequest(b)
-            }
+            BadRequest | ValidationFailed | PasswordPolicy | WrongPassword | UnknownSkillGroup
+            | BlockedWord => Self::BadRequest(b),
             Unauthorized | InvalidCredentials => Self::Unauthorized(b),
             PasswordChangeRequired
             | Forbidden

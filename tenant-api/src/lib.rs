@@ -6,6 +6,7 @@
 
 mod accounts;
 mod auth;
+mod bot;
 mod conversations;
 mod dto;
 pub mod error;
@@ -111,6 +112,7 @@ type Apis = (
     skill_groups::SkillGroupsApi,
     conversations::ConversationsApi,
     service::ServiceApi,
+    bot::BotApi,
     ops::OpsApi,
 );
 
@@ -125,6 +127,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             skill_groups::SkillGroupsApi,
             conversations::ConversationsApi,
             service::ServiceApi,
+            bot::BotApi,
             ops::OpsApi,
         ),
         "Kefu tenant API",

@@ -43,6 +43,26 @@ pub struct ServiceSettingsDto {
     pub requeue_after_minutes: Option<i64>,
     /// Agents may transfer a buyer to a menu of the groups visible to buyers.
     pub buyer_group_choice: bool,
+    /// Within working hours, greet a new conversation that runs no service flow.
+    pub welcome_enabled: bool,
+    pub welcome_message: String,
+    /// Send the FAQ list as a menu after the welcome.
+    pub faq_after_welcome: bool,
+    /// Outside working hours, answer a new conversation (holidays send their own reply).
+    pub off_hours_enabled: bool,
+    pub off_hours_message: String,
+    /// Send the FAQ list after the off-hours or holiday reply.
+    pub faq_after_off_hours: bool,
+    /// Outside working hours, a buyer asking for a human still queues; off: they get
+    /// `leave_message_reply` and their messages wait for the next working period.
+    pub off_hours_queue: bool,
+    pub leave_message_reply: String,
+    /// Whole-message keywords that hand the buyer to a human (default RG, 人工, 转人工, 人工客服).
+    pub transfer_keywords: Vec<String>,
+    /// The bot's answer when no FAQ entry matches.
+    pub bot_fallback_message: String,
+    /// After giving the same answer this many times in a row, the bot offers a human.
+    pub bot_offer_after: u32,
 }
 
 impl From<ServiceSettings> for ServiceSettingsDto {
@@ -57,6 +77,17 @@ impl From<ServiceSettings> for ServiceSettingsDto {
             rating_by_buyer: s.rating_by_buyer,
             requeue_after_minutes: s.requeue_after_minutes,
             buyer_group_choice: s.buyer_group_choice,
+            welcome_enabled: s.welcome_enabled,
+            welcome_message: s.welcome_message,
+            faq_after_welcome: s.faq_after_welcome,
+            off_hours_enabled: s.off_hours_enabled,
+            off_hours_message: s.off_hours_message,
+            faq_after_off_hours: s.faq_after_off_hours,
+            off_hours_queue: s.off_hours_queue,
+            leave_message_reply: s.leave_message_reply,
+            transfer_keywords: s.transfer_keywords,
+            bot_fallback_message: s.bot_fallback_message,
+            bot_offer_after: s.bot_offer_after,
         }
     }
 }
@@ -73,6 +104,17 @@ pub struct UpdateServiceSettingsRequest {
     /// `0` clears it (conversations wait for their agent).
     pub requeue_after_minutes: Option<i64>,
     pub buyer_group_choice: Option<bool>,
+    pub welcome_enabled: Option<bool>,
+    pub welcome_message: Option<String>,
+    pub faq_after_welcome: Option<bool>,
+    pub off_hours_enabled: Option<bool>,
+    pub off_hours_message: Option<String>,
+    pub faq_after_off_hours: Option<bool>,
+    pub off_hours_queue: Option<bool>,
+    pub leave_message_reply: Option<String>,
+    pub transfer_keywords: Option<Vec<String>>,
+    pub bot_fallback_message: Option<String>,
+    pub bot_offer_after: Option<u32>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -381,7 +423,18 @@ impl ServiceApi {
             rating_kind,
             rating_expiry_hours,
             rating_by_buyer,
-            buyer_group_choice
+            buyer_group_choice,
+            welcome_enabled,
+            welcome_message,
+            faq_after_welcome,
+            off_hours_enabled,
+            off_hours_message,
+            faq_after_off_hours,
+            off_hours_queue,
+            leave_message_reply,
+            transfer_keywords,
+            bot_fallback_message,
+            bot_offer_after
         );
         if let Some(m) = b.requeue_after_minutes {
             s.requeue_after_minutes = (m != 0).then_some(m);

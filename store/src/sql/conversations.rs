@@ -798,7 +798,7 @@ macro_rules! impl_conversation_store {
                     "update conversations set state = 'ended', end_reason = $3, ended_by = $4, ended_at = $5, \
                      recover = false, reply_deadline = null, requeue_at = null, pending_choice = null, \
                      updated_at = $5 where tenant_id = $1 and id = $2 and state <> 'ended' \
-                     and ($6 is null or (state = 'assigned' and reply_deadline <= $6))",
+                     and ($6 is null or (state in ('assigned', 'flow') and reply_deadline <= $6))",
                 )
                 .bind(tenant.0)
                 .bind(conversation)

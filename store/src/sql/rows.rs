@@ -310,7 +310,7 @@ macro_rules! CONVERSATION_COLUMNS {
     () => {
         "id, tenant_id, buyer, service_account, channel, skill_group_id, state, queued_at, agent_id, \
          session_id, recover, end_reason, ended_by, ended_at, created_at, updated_at, reply_deadline, \
-         requeue_at, pending_choice"
+         requeue_at, pending_choice, flow_version, flow_node, flow_tries, bot_answer, bot_repeats"
     };
 }
 pub(crate) use CONVERSATION_COLUMNS;
@@ -336,6 +336,11 @@ pub(crate) struct ConversationRow {
     pub reply_deadline: Option<i64>,
     pub requeue_at: Option<i64>,
     pub pending_choice: Option<String>,
+    pub flow_version: Option<i64>,
+    pub flow_node: Option<String>,
+    pub flow_tries: i64,
+    pub bot_answer: Option<i64>,
+    pub bot_repeats: i64,
 }
 
 impl From<ConversationRow> for Conversation {
@@ -360,6 +365,13 @@ impl From<ConversationRow> for Conversation {
             reply_deadline: r.reply_deadline,
             requeue_at: r.requeue_at,
             pending_choice: r.pending_choice,
+            flow: r.flow_version.map(|version| crate::FlowPosition {
+                version,
+                node: r.flow_node.unwrap_or_default(),
+                tries: r.flow_tries,
+                bot_answer: r.bot_answer,
+                bot_repeats: r.bot_repeats,
+            }),
         }
     }
 }
@@ -489,6 +501,106 @@ impl From<MessageTagRow> for crate::MessageTag {
             note: r.note,
             created_at: r.created_at,
             text: r.text,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KnowledgeRow {
+    pub id: i64,
+    pub kind: String,
+    pub parent_id: Option<i64>,
+    pub title: String,
+    pub answer_kind: String,
+    pub answer: String,
+    pub keywords: String,
+    pub enabled: bool,
+    pub is_new: bool,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+    pub uses: i64,
+    pub position: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<KnowledgeRow> for crate::KnowledgeEntry {
+    fn from(r: KnowledgeRow) -> Self {
+        crate::KnowledgeEntry {
+            id: r.id,
+            kind: if r.kind == "kb" {
+                crate::KnowledgeKind::Kb
+            } else {
+                crate::KnowledgeKind::Faq
+            },
+            parent_id: r.parent_id,
+            title: r.title,
+            answer_kind: r.answer_kind,
+            answer: r.answer,
+            keywords: r
+                .keywords
+                .split('\n')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect(),
+            enabled: r.enabled,
+            is_new: r.is_new,
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
+            uses: r.uses,
+            position: r.position,
+            skill_group_ids: Vec::new(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A flow with its published version's number.
+macro_rules! FLOW_SELECT {
+    () => {
+        "select f.id, f.name, f.service_account, f.draft, f.published_version, v.version as published_number, \
+         f.created_at, f.updated_at from flows f left join flow_versions v on v.id = f.published_version"
+    };
+}
+pub(crate) use FLOW_SELECT;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct FlowRow {
+    pub id: i64,
+    pub name: String,
+    pub service_account: Option<String>,
+    pub draft: String,
+    pub published_version: Option<i64>,
+    pub published_number: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<FlowRow> for crate::FlowRecord {
+    fn from(r: FlowRow) -> Self {
+        crate::FlowRecord {
+            id: r.id,
+            name: r.name,
+            service_account: r.service_account,
+            draft: r.draft,
+            published_version: r.published_version,
+            published_number: r.published_number,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl From<(i64, i64, i64, String, i64, String)> for crate::FlowVersion {
+    fn from(r: (i64, i64, i64, String, i64, String)) -> Self {
+        crate::FlowVersion {
+            id: r.0,
+            flow_id: r.1,
+            version: r.2,
+            doc: r.3,
+            published_at: r.4,
+            published_by: r.5,
         }
     }
 }

@@ -155,7 +155,19 @@ macro_rules! impl_service_store {
                 now: i64,
                 limit: i64,
             ) -> $crate::Result<Vec<$crate::Conversation>> {
-                self.assigned_due("reply_deadline", now, limit).await
+                // An agent waiting for the buyer (reception timeout), or the service flow
+                // waiting at a branch or the bot (the flow end's timeout).
+                let rows: Vec<$crate::sql::rows::ConversationRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::CONVERSATION_COLUMNS!(),
+                    " from conversations where state in ('assigned', 'flow') and reply_deadline <= $1 \
+                     order by reply_deadline limit $2"
+                ))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
             }
 
             async fn console_seen(

@@ -1,0 +1,159 @@
+//! Short-lived, process-wide copies of per-tenant data read on every message: the compiled
+//! sensitive words, the FAQ, and published flow versions.
+//!
+//! The database stays the source of truth. Words and the FAQ are re-read at most
+//! [`TTL`] after they were cached, so a change made on another node applies within that; the
+//! node that made it forgets its copy at once ([`forget`]). Flow versions never change once
+//! published, so they are kept for as long as the process runs (bounded by [`MAX_FLOWS`]).
+//!
+//! Entries are keyed by the store they came from as well as the tenant: each holds a weak
+//! reference to its store, which keeps that store's address from being reused, so two
+//! databases in one process (the tests) never see each other's data.
+
+use kefu_domain::TenantId;
+use kefu_domain::flow::Flow;
+use kefu_domain::moderation::Filter;
+use kefu_store::{KnowledgeEntry, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// How long a node trusts its copy of a tenant's words and FAQ.
+pub const TTL: Duration = Duration::from_secs(5);
+
+/// Published flow versions kept parsed.
+const MAX_FLOWS: usize = 4096;
+
+type Key = (usize, i64);
+
+struct Entry<V> {
+    store: Weak<dyn Store>,
+    at: Instant,
+    value: Arc<V>,
+}
+
+struct Table<V> {
+    entries: Mutex<HashMap<Key, Entry<V>>>,
+}
+
+impl<V> Table<V> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, store: &Arc<dyn Store>, key: i64, ttl: Option<Duration>) -> Option<Arc<V>> {
+        let map = self.entries.lock().expect("cache lock");
+        let e = map.get(&(address(store), key))?;
+        let fresh = ttl.is_none_or(|ttl| e.at.elapsed() < ttl);
+        (fresh && e.store.strong_count() > 0).then(|| e.value.clone())
+    }
+
+    fn put(&self, store: &Arc<dyn Store>, key: i64, value: Arc<V>, cap: usize) {
+        let mut map = self.entries.lock().expect("cache lock");
+        if map.len() >= cap {
+            map.retain(|_, e| e.store.strong_count() > 0);
+            if map.len() >= cap {
+                map.clear();
+            }
+        }
+        map.insert(
+            (address(store), key),
+            Entry {
+                store: Arc::downgrade(store),
+                at: Instant::now(),
+                value,
+            },
+        );
+    }
+
+    fn remove(&self, store: &Arc<dyn Store>, key: i64) {
+        self.entries
+            .lock()
+            .expect("cache lock")
+            .remove(&(address(store), key));
+    }
+}
+
+fn address(store: &Arc<dyn Store>) -> usize {
+    Arc::as_ptr(store) as *const () as usize
+}
+
+fn filters() -> &'static Table<Filter> {
+    static T: OnceLock<Table<Filter>> = OnceLock::new();
+    T.get_or_init(Table::new)
+}
+
+fn faqs() -> &'static Table<Vec<KnowledgeEntry>> {
+    static T: OnceLock<Table<Vec<KnowledgeEntry>>> = OnceLock::new();
+    T.get_or_init(Table::new)
+}
+
+fn flows() -> &'static Table<Flow> {
+    static T: OnceLock<Table<Flow>> = OnceLock::new();
+    T.get_or_init(Table::new)
+}
+
+/// Tenants cached per table before stale entries are swept.
+const MAX_TENANTS: usize = 65_536;
+
+/// The tenant's sensitive words, compiled.
+pub async fn filter(store: &Arc<dyn Store>, tenant: TenantId) -> kefu_store::Result<Arc<Filter>> {
+    if let Some(f) = filters().get(store, tenant.0, Some(TTL)) {
+        return Ok(f);
+    }
+    let f = Arc::new(Filter::new(&store.sensitive_words(tenant).await?));
+    filters().put(store, tenant.0, f.clone(), MAX_TENANTS);
+    Ok(f)
+}
+
+/// Every FAQ entry of the tenant.
+pub async fn faq(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+) -> kefu_store::Result<Arc<Vec<KnowledgeEntry>>> {
+    if let Some(f) = faqs().get(store, tenant.0, Some(TTL)) {
+        return Ok(f);
+    }
+    let f = Arc::new(
+        store
+            .knowledge(tenant, kefu_store::KnowledgeKind::Faq)
+            .await?,
+    );
+    faqs().put(store, tenant.0, f.clone(), MAX_TENANTS);
+    Ok(f)
+}
+
+/// A published flow version, parsed; `None` when it does not exist or no longer parses.
+pub async fn flow(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+    version: i64,
+) -> kefu_store::Result<Option<Arc<Flow>>> {
+    if version <= 0 {
+        return Ok(None);
+    }
+    if let Some(f) = flows().get(store, version, None) {
+        return Ok(Some(f));
+    }
+    let Some(v) = store.flow_version(tenant, version).await? else {
+        return Ok(None);
+    };
+    let parsed: Flow = match serde_json::from_str(&v.doc) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(%tenant, version, error = %e, "a published flow version does not parse");
+            return Ok(None);
+        }
+    };
+    let f = Arc::new(parsed);
+    flows().put(store, version, f.clone(), MAX_FLOWS);
+    Ok(Some(f))
+}
+
+/// Drops this node's copies of the tenant's words and FAQ, after an admin changed them.
+pub fn forget(store: &Arc<dyn Store>, tenant: TenantId) {
+    filters().remove(store, tenant.0);
+    faqs().remove(store, tenant.0);
+}
