@@ -924,3 +924,143 @@ async fn a_buyer_who_writes_rg_to_the_service_account_joins_the_queue() {
         assert_eq!(queued(&gw).await, ["buyer_9", "buyer_8"], "{}", gw.name);
     }
 }
+
+#[tokio::test]
+async fn sensitive_words_block_or_mask_rest_sends_from_buyers_and_admins() {
+    for db in databases().await {
+        let gw = gateway(db).await;
+        import_buyers(&gw, &["buyer_1"]).await;
+        let tenant = gw.app.tenant_id;
+        gw.store
+            .replace_sensitive_words(
+                tenant,
+                &[
+                    kefu_domain::moderation::Word {
+                        word: "QQ号".into(),
+                        action: kefu_domain::moderation::WordAction::Block,
+                    },
+                    kefu_domain::moderation::Word {
+                        word: "笨蛋".into(),
+                        action: kefu_domain::moderation::WordAction::Mask,
+                    },
+                ],
+                0,
+            )
+            .await
+            .unwrap();
+        kefu_engine::cache::forget(&gw.store, tenant);
+        let blocked = gw
+            .call(
+                "openim/sendmsg",
+                json!({ "From_Account": "buyer_1", "To_Account": "@customer_service_account",
+                "MsgRandom": 1, "MsgBody": text("我的qq号是123") }),
+            )
+            .await;
+        assert_eq!(code(&blocked), 80001, "{}: {blocked}", gw.name);
+        assert!(blocked["ErrorInfo"].as_str().unwrap().contains("QQ号"));
+        let batch = gw
+            .call(
+                "openim/batchsendmsg",
+                json!({ "To_Account": ["buyer_1"], "MsgRandom": 2,
+                "MsgBody": text("加QQ号") }),
+            )
+            .await;
+        assert_eq!(code(&batch), 80001, "{}: batches too", gw.name);
+        let masked = gw
+            .call(
+                "openim/sendmsg",
+                json!({ "To_Account": "buyer_1", "MsgRandom": 3,
+                "MsgBody": text("你这个笨蛋") }),
+            )
+            .await;
+        assert_eq!(code(&masked), 0, "{masked}");
+        let q = kefu_store::RoamQuery::all("administrator", "buyer_1", 50);
+        let stored = gw.store.roam_messages(tenant, q).await.unwrap();
+        let texts: Vec<String> = stored
+            .iter()
+            .map(|m| {
+                serde_json::from_str::<Value>(&m.body).unwrap()[0]["MsgContent"]["Text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            ["你这个***"],
+            "{}: only the masked one is stored",
+            gw.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_buyer_on_rest_gets_the_tenants_flow_and_bot_answers() {
+    for db in databases().await {
+        let gw = gateway(db).await;
+        import_buyers(&gw, &["buyer_1"]).await;
+        let tenant = gw.app.tenant_id;
+        let group = gw
+            .store
+            .create_skill_group(tenant, "售前", 0)
+            .await
+            .unwrap();
+        let doc = kefu_domain::flow::demo(group.id.0).to_string();
+        let f = gw
+            .store
+            .save_flow(
+                tenant,
+                None,
+                "默认",
+                Some("@customer_service_account"),
+                &doc,
+                0,
+            )
+            .await
+            .unwrap();
+        gw.store
+            .publish_flow(tenant, f.id, &doc, "account:1", 0)
+            .await
+            .unwrap();
+        gw.store
+            .create_knowledge(
+                tenant,
+                kefu_store::KnowledgeKind::Faq,
+                &kefu_store::NewKnowledge {
+                    title: "营业时间".into(),
+                    answer_kind: "text".into(),
+                    answer: "每天 9:00-21:00".into(),
+                    keywords: vec!["几点".into()],
+                    enabled: true,
+                    ..Default::default()
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        kefu_engine::cache::forget(&gw.store, tenant);
+        for (i, t) in ["你好", "你们几点上班"].iter().enumerate() {
+            let r = gw
+                .call(
+                    "openim/sendmsg",
+                    json!({ "From_Account": "buyer_1", "To_Account": "@customer_service_account",
+                    "MsgRandom": 10 + i, "MsgBody": text(t) }),
+                )
+                .await;
+            assert_eq!(code(&r), 0, "{r}");
+        }
+        let q = kefu_store::RoamQuery::all("buyer_1", "@customer_service_account", 50);
+        let mut stored = gw.store.roam_messages(tenant, q).await.unwrap();
+        stored.reverse();
+        let from_service: Vec<(String, String)> = stored
+            .iter()
+            .filter(|m| m.from_account == "@customer_service_account")
+            .map(|m| (m.sender_role.clone(), m.body.clone()))
+            .collect();
+        assert_eq!(from_service.len(), 3, "{}: {from_service:?}", gw.name);
+        assert!(from_service[0].1.contains("欢迎光临"));
+        assert!(from_service[1].1.contains("营业时间"), "the FAQ menu");
+        assert!(from_service[2].1.contains("每天 9:00-21:00"));
+        assert!(from_service.iter().all(|(role, _)| role == "robot"));
+    }
+}

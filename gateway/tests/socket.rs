@@ -730,3 +730,53 @@ async fn read_receipts_reach_the_sender_and_show_in_history() {
         assert_eq!(stranger.next().await["code"], 90048);
     }
 }
+
+#[tokio::test]
+async fn a_blocked_word_on_the_socket_is_refused_unstored_and_a_masked_one_delivered_starred() {
+    for db in databases().await {
+        let e = env(db).await;
+        e.store
+            .replace_sensitive_words(
+                e.app.tenant_id,
+                &[
+                    kefu_domain::moderation::Word {
+                        word: "加微信".into(),
+                        action: kefu_domain::moderation::WordAction::Block,
+                    },
+                    kefu_domain::moderation::Word {
+                        word: "垃圾".into(),
+                        action: kefu_domain::moderation::WordAction::Mask,
+                    },
+                ],
+                0,
+            )
+            .await
+            .unwrap();
+        kefu_engine::cache::forget(&e.store, e.app.tenant_id);
+        let (mut buyer, _) = e.login("buyer_1").await;
+        let (mut cs, _) = e.login("@customer_service_account").await;
+        buyer.send(json!({ "type": "send", "id": "b-1", "to": "@customer_service_account", "body": text_body("加微信聊吧") })).await;
+        let refused = buyer.next().await;
+        assert_eq!(
+            (
+                refused["type"].as_str(),
+                refused["id"].as_str(),
+                refused["code"].as_i64()
+            ),
+            (Some("error"), Some("b-1"), Some(80001)),
+            "{}: {refused}",
+            e.name
+        );
+        buyer.send(json!({ "type": "send", "id": "b-2", "to": "@customer_service_account", "body": text_body("什么垃圾东西") })).await;
+        let m = cs.next().await;
+        assert_eq!(
+            (
+                m["seq"].as_i64(),
+                m["body"][0]["MsgContent"]["Text"].as_str()
+            ),
+            (Some(1), Some("什么***东西")),
+            "{}: the blocked one was never stored",
+            e.name
+        );
+    }
+}

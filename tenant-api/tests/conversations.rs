@@ -750,3 +750,339 @@ async fn admins_shape_groups_and_tags_and_agents_tag_messages_and_hand_buyers_a_
         assert_eq!(transferred["detail"]["to"], "buyer_choice", "{events}");
     }
 }
+
+#[tokio::test]
+async fn admins_keep_the_faq_and_knowledge_base_and_agents_see_their_groups_part() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let boss = d.login("boss").await;
+        let ann = d.login("ann").await;
+        let (status, root) = d
+            .call(
+                "POST",
+                "/api/v1/knowledge",
+                &boss,
+                Some(json!({ "title": "日常接待", "skill_group_ids": [d.group.0] })),
+            )
+            .await;
+        assert_eq!(status, 201, "{}: {root}", d.name);
+        let (status, hello) = d
+            .call(
+                "POST",
+                "/api/v1/knowledge",
+                &boss,
+                Some(json!({ "title": "开始接待", "parent_id": root["id"],
+                    "answer": "您好！欢迎使用在线客服，请简述您的问题！",
+                    "keywords": ["开始", "欢迎"], "is_new": true })),
+            )
+            .await;
+        assert_eq!(status, 201, "{hello}");
+        assert_eq!(hello["position"], 0);
+        // Another group's subtree and a disabled entry stay out of ann's quick replies.
+        let (_, other) = d
+            .call(
+                "POST",
+                "/api/v1/skill-groups",
+                &boss,
+                Some(json!({ "name": "售后" })),
+            )
+            .await;
+        d.call(
+            "POST",
+            "/api/v1/knowledge",
+            &boss,
+            Some(json!({ "title": "退货流程", "answer": "…", "skill_group_ids": [other["id"]] })),
+        )
+        .await;
+        d.call(
+            "POST",
+            "/api/v1/knowledge",
+            &boss,
+            Some(json!({ "title": "旧话术", "answer": "…", "enabled": false })),
+        )
+        .await;
+        let (_, all) = d.call("GET", "/api/v1/knowledge", &boss, None).await;
+        assert_eq!(all.as_array().unwrap().len(), 4, "{}: {all}", d.name);
+        let (_, mine) = d.call("GET", "/api/v1/knowledge", &ann, None).await;
+        let titles: Vec<&str> = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(titles, ["日常接待", "开始接待"], "{}", d.name);
+        // Chinese search on title, keywords and answer; flags.
+        let (_, found) = d
+            .call("GET", "/api/v1/knowledge?q=%E6%AC%A2%E8%BF%8E", &boss, None)
+            .await;
+        assert_eq!(found[0]["title"], "开始接待", "{found}");
+        let (_, new) = d
+            .call("GET", "/api/v1/knowledge?is_new=true", &boss, None)
+            .await;
+        assert_eq!(new.as_array().unwrap().len(), 1);
+        // Agents count uses but cannot edit.
+        let id = hello["id"].as_i64().unwrap();
+        let (status, used) = d
+            .call("POST", &format!("/api/v1/knowledge/{id}/use"), &ann, None)
+            .await;
+        assert_eq!((status, used["uses"].as_i64()), (200, Some(1)), "{used}");
+        let (status, _) = d
+            .call(
+                "PUT",
+                &format!("/api/v1/knowledge/{id}"),
+                &ann,
+                Some(json!({ "title": "x" })),
+            )
+            .await;
+        assert_eq!(status, 403);
+        // A parent cannot go under its own child; a parent with children stays.
+        let root_id = root["id"].as_i64().unwrap();
+        let (status, moved) = d
+            .call(
+                "PUT",
+                &format!("/api/v1/knowledge/{root_id}"),
+                &boss,
+                Some(json!({ "title": "日常接待", "parent_id": id })),
+            )
+            .await;
+        assert_eq!(status, 409, "{moved}");
+        let (status, why) = d
+            .call(
+                "DELETE",
+                &format!("/api/v1/knowledge/{root_id}"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, why["code"].as_str()),
+            (409, Some("in_use")),
+            "{why}"
+        );
+        // FAQ entries are a separate tree; a bad image answer is explained.
+        let (status, bad) = d
+            .call(
+                "POST",
+                "/api/v1/faq",
+                &boss,
+                Some(json!({ "title": "示例图", "answer_kind": "image", "answer": "not a url" })),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(bad["message"].as_str().unwrap().contains("URL"));
+        let (_, faq) = d.call("GET", "/api/v1/faq", &boss, None).await;
+        assert_eq!(faq, json!([]), "{}", d.name);
+    }
+}
+
+#[tokio::test]
+async fn flows_are_validated_published_as_versions_and_bound_to_one_account() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let boss = d.login("boss").await;
+        let broken = json!({ "nodes": [
+            { "id": "start", "type": "start", "next": "t" },
+            { "id": "t", "type": "transfer", "skill_group_id": 999, "next": "end" },
+            { "id": "lost", "type": "message", "text": "?", "next": "end" },
+            { "id": "end", "type": "end" }
+        ]});
+        let (status, check) = d
+            .call(
+                "POST",
+                "/api/v1/flows/validate",
+                &boss,
+                Some(json!({ "draft": broken })),
+            )
+            .await;
+        assert_eq!((status, &check["valid"]), (200, &json!(false)), "{check}");
+        let nodes: Vec<&str> = check["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].as_str().unwrap_or(""))
+            .collect();
+        assert!(nodes.contains(&"t"), "{check}");
+        let (status, refused) = d
+            .call(
+                "POST",
+                "/api/v1/flows",
+                &boss,
+                Some(json!({ "name": "坏流程", "draft": broken })),
+            )
+            .await;
+        assert_eq!(status, 400, "{}: {refused}", d.name);
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("skill group 999")
+        );
+
+        let demo = kefu_domain::flow::demo(d.group.0);
+        let (status, flow) = d
+            .call(
+                "POST",
+                "/api/v1/flows",
+                &boss,
+                Some(json!({ "name": "默认流程", "service_account": "@customer_service_account", "draft": demo })),
+            )
+            .await;
+        assert_eq!(status, 201, "{flow}");
+        assert_eq!(flow["published_version"], Value::Null);
+        assert_eq!(flow["unpublished_changes"], true);
+        let id = flow["id"].as_i64().unwrap();
+        let (_, published) = d
+            .call("POST", &format!("/api/v1/flows/{id}/publish"), &boss, None)
+            .await;
+        assert_eq!(published["published_version"], 1, "{published}");
+        assert_eq!(published["unpublished_changes"], false);
+        d.call("POST", &format!("/api/v1/flows/{id}/publish"), &boss, None)
+            .await;
+        let (_, got) = d
+            .call("GET", &format!("/api/v1/flows/{id}"), &boss, None)
+            .await;
+        let versions: Vec<i64> = got["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_i64().unwrap())
+            .collect();
+        assert_eq!(versions, [2, 1], "{}", d.name);
+        // One flow per account; unknown accounts are refused.
+        let (status, taken) = d
+            .call(
+                "POST",
+                "/api/v1/flows",
+                &boss,
+                Some(json!({ "name": "第二个", "service_account": "@customer_service_account", "draft": demo })),
+            )
+            .await;
+        assert_eq!(status, 409, "{taken}");
+        let (status, _) = d
+            .call(
+                "POST",
+                "/api/v1/flows",
+                &boss,
+                Some(json!({ "name": "第二个", "service_account": "@nobody", "draft": demo })),
+            )
+            .await;
+        assert_eq!(status, 400);
+        let ann = d.login("ann").await;
+        let (status, _) = d.call("GET", "/api/v1/flows", &ann, None).await;
+        assert_eq!(status, 403, "agents do not manage flows");
+        let (_, audit) = d.call("GET", "/api/v1/audit", &boss, None).await;
+        assert!(audit.to_string().contains("flow_published"), "{audit}");
+    }
+}
+
+#[tokio::test]
+async fn the_time_plan_words_and_reply_settings_are_checked_saved_and_audited() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let boss = d.login("boss").await;
+        let (_, plan) = d.call("GET", "/api/v1/schedule", &boss, None).await;
+        assert_eq!(
+            (&plan["enabled"], &plan["time_zone"]),
+            (&json!(false), &json!("Asia/Shanghai"))
+        );
+        let week = json!({ "time_zone": "Asia/Shanghai", "enabled": true,
+            "weekly": [{ "weekday": 1, "hours": [{ "start": "09:00", "end": "12:00" }, { "start": "13:00", "end": "18:00" }] }],
+            "custom_days": [],
+            "holidays": [{ "name": "元旦", "from": "2026-01-01", "to": "2026-01-01", "reply": "元旦快乐，1月2日恢复服务。" }] });
+        let (status, saved) = d
+            .call("PUT", "/api/v1/schedule", &boss, Some(week.clone()))
+            .await;
+        assert_eq!(status, 200, "{}: {saved}", d.name);
+        // The manual clock starts on 2026-01-01: the holiday.
+        let (_, now) = d.call("GET", "/api/v1/schedule/period", &boss, None).await;
+        assert_eq!(
+            (&now["period"], &now["holiday"]),
+            (&json!("holiday"), &json!("元旦"))
+        );
+        let mut bad = week.clone();
+        bad["weekly"][0]["hours"][1]["start"] = json!("11:00");
+        let (status, why) = d.call("PUT", "/api/v1/schedule", &boss, Some(bad)).await;
+        assert_eq!(status, 400);
+        assert!(
+            why["message"].as_str().unwrap().contains("overlaps"),
+            "{why}"
+        );
+        let mut bad = week;
+        bad["time_zone"] = json!("Mars/Base");
+        let (status, _) = d.call("PUT", "/api/v1/schedule", &boss, Some(bad)).await;
+        assert_eq!(status, 400);
+
+        let (status, words) = d
+            .call(
+                "PUT",
+                "/api/v1/sensitive-words",
+                &boss,
+                Some(json!({ "words": [{ "word": "微信", "action": "block" }, { "word": "笨蛋", "action": "mask" }] })),
+            )
+            .await;
+        assert_eq!(
+            (status, words["words"].as_array().map(Vec::len)),
+            (200, Some(2))
+        );
+        let (status, _) = d
+            .call(
+                "PUT",
+                "/api/v1/sensitive-words",
+                &boss,
+                Some(json!({ "words": [{ "word": " ", "action": "block" }] })),
+            )
+            .await;
+        assert_eq!(status, 400);
+
+        let (status, s) = d
+            .call(
+                "PATCH",
+                "/api/v1/settings/service",
+                &boss,
+                Some(json!({ "welcome_message": "欢迎光临", "transfer_keywords": ["转人工"], "off_hours_queue": true })),
+            )
+            .await;
+        assert_eq!(status, 200, "{s}");
+        assert_eq!(s["transfer_keywords"], json!(["转人工"]));
+        let (status, _) = d
+            .call(
+                "PATCH",
+                "/api/v1/settings/service",
+                &boss,
+                Some(json!({ "transfer_keywords": [] })),
+            )
+            .await;
+        assert_eq!(status, 400, "a tenant keeps a way to reach a human");
+        let (_, audit) = d.call("GET", "/api/v1/audit", &boss, None).await;
+        let text = audit.to_string();
+        for action in [
+            "schedule_updated",
+            "sensitive_words_replaced",
+            "service_settings_updated",
+        ] {
+            assert!(text.contains(action), "{}: {action} in {audit}", d.name);
+        }
+        // An agent's console reply with a blocked word is refused and says which.
+        let ann = d.login("ann").await;
+        d.status(&ann, "online").await;
+        let c = d
+            .engine
+            .request_human(d.tenant, "buyer_1", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        let (status, refused) = d
+            .call(
+                "POST",
+                &format!("/api/v1/conversations/{}/messages", c.id),
+                &ann,
+                Some(json!({ "msg_body": [{ "MsgType": "TIMTextElem", "MsgContent": { "Text": "加我微信" } }] })),
+            )
+            .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (400, Some("blocked_word")),
+            "{}: {refused}",
+            d.name
+        );
+    }
+}

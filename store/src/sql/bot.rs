@@ -15,7 +15,7 @@ macro_rules! impl_bot_store {
                     "select id, kind, parent_id, title, answer_kind, answer, keywords, enabled, is_new, \
                      valid_from, valid_to, uses, position, created_at, updated_at from knowledge \
                      where tenant_id = $1 and kind = $2 and ($3 is null or id = $3) \
-                     order by parent_id, position, id",
+                     order by parent_id is not null, parent_id, position, id",
                 )
                 .bind(tenant)
                 .bind(kind.as_str())
