@@ -1,10 +1,16 @@
 //! The `demo` tenant for `kefu serve --demo`: a super admin, two agents and two skill
-//! groups with their consultation categories, and message tags, so that a new user has
-//! something to log in to. Running it again changes nothing.
+//! groups with their consultation categories, and message tags; the FAQ, quick replies, a
+//! published service flow, a time plan and sensitive words, so that a new user has
+//! something to log in to and a buyer gets real answers. Running it again changes nothing.
 
 use crate::config::Config;
+use kefu_domain::moderation::{Word, WordAction};
+use kefu_domain::schedule::{Clock, Holiday, Hours, Schedule, WorkDay};
 use kefu_domain::{Role, SkillGroupId};
-use kefu_store::{NewAccount, NewTenant, NewTreeNode, Store, StoreError, Tree};
+use kefu_domain::{TenantId, flow};
+use kefu_store::{
+    KnowledgeKind, NewAccount, NewKnowledge, NewTenant, NewTreeNode, Store, StoreError, Tree,
+};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 
@@ -133,6 +139,9 @@ pub async fn seed(store: &Arc<dyn Store>, config: &Config, now: i64) -> Result<(
             .await
             .map_err(fail)?;
     }
+    seed_bot(store, tenant.id, pre.id, post.id, now)
+        .await
+        .map_err(fail)?;
     if generated {
         tracing::warn!(
             "created the demo tenant `{TENANT}`: accounts admin, agent1, agent2 with password `{password}` (shown once)"
@@ -143,4 +152,180 @@ pub async fn seed(store: &Arc<dyn Store>, config: &Config, now: i64) -> Result<(
         );
     }
     Ok(())
+}
+
+/// The demo's service account, bound to the demo flow.
+const SERVICE_ACCOUNT: &str = "@customer_service_account";
+
+/// What answers demo buyers before a human: the FAQ the bot uses, agents' quick replies, the
+/// default flow (welcome → FAQ menu → "人工" or "RG" → 售前咨询), daily hours 08:00–22:00
+/// with the National Day holiday, and a few sensitive words.
+async fn seed_bot(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+    pre: SkillGroupId,
+    post: SkillGroupId,
+    now: i64,
+) -> Result<(), StoreError> {
+    let entry = |parent: Option<i64>, title: &str, answer: &str, keywords: &[&str]| NewKnowledge {
+        parent_id: parent,
+        title: title.into(),
+        answer_kind: "text".into(),
+        answer: answer.into(),
+        keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        enabled: true,
+        ..Default::default()
+    };
+    let faq = [
+        (
+            "发货时间",
+            "现货商品在付款后 48 小时内发货，预售商品以商品页标注的时间为准。",
+            &["发货", "几天发", "什么时候发"][..],
+        ),
+        (
+            "运费怎么算？",
+            "单笔订单满 99 元包邮；不满 99 元收取 8 元运费，偏远地区另计。",
+            &["运费", "包邮", "邮费"][..],
+        ),
+        (
+            "如何退货？",
+            "签收后 7 天内，在“我的订单”中选择该订单，点击“申请售后”，填写原因即可；审核通过后按页面地址寄回。",
+            &["退货", "退款", "七天无理由"][..],
+        ),
+        (
+            "开具发票",
+            "下单时选择“需要发票”并填写抬头；已下单的订单可在订单详情页申请补开电子发票。",
+            &["发票", "开票", "抬头"][..],
+        ),
+        (
+            "客服工作时间",
+            "人工客服每天 08:00–22:00 在线，其余时间您可以留言，我们上班后第一时间回复。",
+            &["几点", "上班", "工作时间", "在线时间"][..],
+        ),
+    ];
+    for (title, answer, keywords) in faq {
+        store
+            .create_knowledge(
+                tenant,
+                KnowledgeKind::Faq,
+                &entry(None, title, answer, keywords),
+                now,
+            )
+            .await?;
+    }
+    let daily = store
+        .create_knowledge(
+            tenant,
+            KnowledgeKind::Kb,
+            &NewKnowledge {
+                skill_group_ids: vec![pre, post],
+                ..entry(None, "日常接待", "", &[])
+            },
+            now,
+        )
+        .await?;
+    for (title, answer, keywords) in [
+        (
+            "开始接待",
+            "您好，很高兴为您服务，请问有什么可以帮您？",
+            &["开始", "问候"][..],
+        ),
+        (
+            "稍等查询",
+            "好的，正在为您查询，请稍等片刻。",
+            &["稍等", "查询"][..],
+        ),
+        (
+            "结束接待",
+            "感谢您的咨询，祝您生活愉快！如有其他问题欢迎随时联系我们。",
+            &["结束", "再见"][..],
+        ),
+    ] {
+        store
+            .create_knowledge(
+                tenant,
+                KnowledgeKind::Kb,
+                &entry(Some(daily.id), title, answer, keywords),
+                now,
+            )
+            .await?;
+    }
+    let after_sales = store
+        .create_knowledge(
+            tenant,
+            KnowledgeKind::Kb,
+            &NewKnowledge {
+                skill_group_ids: vec![post],
+                ..entry(None, "售后话术", "", &[])
+            },
+            now,
+        )
+        .await?;
+    store
+        .create_knowledge(
+            tenant,
+            KnowledgeKind::Kb,
+            &NewKnowledge {
+                is_new: true,
+                ..entry(
+                    Some(after_sales.id),
+                    "退货地址",
+                    "退货请寄往：上海市浦东新区演示路 88 号 Kefu 售后部（收），电话 021-00000000，请在包裹内附上订单号。",
+                    &["地址", "寄回"],
+                )
+            },
+            now,
+        )
+        .await?;
+    let doc = flow::demo(pre.0).to_string();
+    let f = store
+        .save_flow(
+            tenant,
+            None,
+            "默认服务流程",
+            Some(SERVICE_ACCOUNT),
+            &doc,
+            now,
+        )
+        .await?;
+    store
+        .publish_flow(tenant, f.id, &doc, "system", now)
+        .await?;
+    let hours = vec![Hours::new(Clock::hm(8, 0), Clock::hm(22, 0))];
+    let date = |s: &str| s.parse().expect("a valid date");
+    let plan = Schedule {
+        enabled: true,
+        weekly: (1..=7)
+            .map(|weekday| WorkDay {
+                weekday,
+                hours: hours.clone(),
+            })
+            .collect(),
+        holidays: vec![Holiday {
+            name: "国庆节".into(),
+            from: date("2026-10-01"),
+            to: date("2026-10-07"),
+            reply:
+                "国庆假期（10月1日—7日）人工客服暂停服务，请留言，我们将在 10 月 8 日起尽快回复您。"
+                    .into(),
+        }],
+        ..Default::default()
+    };
+    store.save_schedule(tenant, &plan, now).await?;
+    let word = |w: &str, action| Word {
+        word: w.into(),
+        action,
+    };
+    store
+        .replace_sensitive_words(
+            tenant,
+            &[
+                word("私下交易", WordAction::Block),
+                word("加微信", WordAction::Block),
+                word("傻瓜", WordAction::Mask),
+                word("垃圾", WordAction::Mask),
+            ],
+            now,
+        )
+        .await
 }

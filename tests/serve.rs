@@ -101,6 +101,38 @@ async fn a_bare_start_serves_the_demo_and_a_restart_duplicates_nothing() {
             agent["must_change_password"], false,
             "demo accounts keep their password"
         );
+        // The demo answers buyers before a human: a published flow, the FAQ, a time plan.
+        let (_, admin) = login(
+            base,
+            json!({ "tenant": "demo", "username": "admin", "password": "Demo#2026" }),
+        )
+        .await;
+        let get = |path: &str| {
+            let url = format!("{base}{path}");
+            let token = admin["token"].as_str().unwrap().to_string();
+            async move {
+                reqwest::Client::new()
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let flows = get("/api/v1/flows").await;
+        assert_eq!(
+            (
+                flows[0]["service_account"].as_str(),
+                flows[0]["published_version"].as_i64()
+            ),
+            (Some("@customer_service_account"), Some(1)),
+            "{flows}"
+        );
+        assert_eq!(get("/api/v1/faq").await.as_array().unwrap().len(), 5);
+        assert_eq!(get("/api/v1/schedule").await["enabled"], true);
     }
     assert!(data.path().join("kefu.db").exists());
     assert!(data.path().join("media").is_dir());
