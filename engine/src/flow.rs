@@ -9,7 +9,7 @@
 //! without a flow) ends the conversation if they do not answer.
 
 use crate::{Engine, Result, bot, cache, notices};
-use kefu_domain::flow::{Flow, NodeKind, expand};
+use kefu_domain::flow::{Flow, Node, NodeKind, expand};
 use kefu_domain::schedule::Period;
 use kefu_domain::settings::ServiceSettings;
 use kefu_domain::{SkillGroupId, cs};
@@ -321,10 +321,24 @@ impl Engine {
         account: &ServiceAccount,
     ) -> Result<()> {
         if self.period(c).await? != Period::Working && !settings.off_hours_queue {
+            // Leave a message: the conversation waits in the group's queue, unannounced,
+            // so the first agent online in the next working period gets it with the
+            // buyer's messages.
             self.say(c, &settings.leave_message_reply).await;
-            return self
-                .wait_at(c, pos, flow.map(|f| f.as_ref()), settings)
-                .await;
+            let group = match flow
+                .and_then(|f| f.nearest(&pos.node, |k| matches!(k, NodeKind::Transfer { .. })))
+            {
+                Some(Node {
+                    kind: NodeKind::Transfer { skill_group_id, .. },
+                    ..
+                }) => Some(SkillGroupId(*skill_group_id)),
+                _ => self.group_of(c.tenant_id, account).await?,
+            };
+            if let Some(group) = group {
+                self.join_queue(c.tenant_id, &c.buyer, &c.service_account, group, false)
+                    .await?;
+            }
+            return Ok(());
         }
         if let Some(flow) = flow {
             let target = match flow.node(&pos.node).map(|n| &n.kind) {

@@ -302,6 +302,20 @@ impl Engine {
         service_account: &str,
         group: SkillGroupId,
     ) -> Result<Conversation> {
+        self.join_queue(tenant, buyer, service_account, group, true)
+            .await
+    }
+
+    /// Queues the buyer in `group`; `tell_place`: send them their place if they wait (off:
+    /// they were told to leave a message instead).
+    pub(crate) async fn join_queue(
+        &self,
+        tenant: TenantId,
+        buyer: &str,
+        service_account: &str,
+        group: SkillGroupId,
+        tell_place: bool,
+    ) -> Result<Conversation> {
         let now = self.clock.now();
         let (c, _) = self
             .store
@@ -319,7 +333,7 @@ impl Engine {
             .await?;
         self.announce(&queued, ConversationChange::Queued).await;
         self.announce_queue(tenant, group).await;
-        self.drain_or_wait(&queued).await?;
+        self.drain_or_wait(&queued, tell_place).await?;
         Ok(self
             .store
             .get_conversation(tenant, c.id)
@@ -329,12 +343,12 @@ impl Engine {
 
     /// Drains the group `queued` just joined; if it is not among those assigned, tells its
     /// buyer their place.
-    async fn drain_or_wait(&self, queued: &Conversation) -> Result<()> {
+    async fn drain_or_wait(&self, queued: &Conversation, tell_place: bool) -> Result<()> {
         let Some(group) = queued.skill_group_id else {
             return Ok(());
         };
         let assigned = self.drain(queued.tenant_id, group).await?;
-        if !assigned.iter().any(|a| a.conversation.id == queued.id) {
+        if tell_place && !assigned.iter().any(|a| a.conversation.id == queued.id) {
             let place = self.position(queued.tenant_id, queued).await?.unwrap_or(1);
             let text = self.waiting_text(queued, place).await;
             self.notify_buyer(queued, notices::text(&text)).await;
@@ -408,7 +422,7 @@ impl Engine {
             }
             kefu_store::TransferTarget::Group(group) => {
                 self.announce_queue(tenant, group).await;
-                self.drain_or_wait(&moved).await?;
+                self.drain_or_wait(&moved, true).await?;
             }
             kefu_store::TransferTarget::BuyerChoice => self.offer_groups(&moved).await?,
         }

@@ -446,27 +446,46 @@ async fn off_hours_and_holidays_get_their_reply_and_rg_leaves_a_message() {
         let d = open_desk(db, MONDAY_22).await;
         d.publish(None, kefu_domain::flow::demo(d.groups[0].0))
             .await;
-        d.online(d.agents[0]).await;
         d.buyer_says("u1", "你好").await;
         let heard = d.heard("u1").await;
         assert_eq!(heard.len(), 1, "{}: {heard:?}", d.name);
         assert!(heard[0].starts_with("您好，现在是非工作时间"), "{heard:?}");
+        // The bot still answers out of hours.
+        d.buyer_says("u1", "如何退货").await;
+        assert!(d.heard("u1").await[1].starts_with("订单签收"), "{}", d.name);
+        // Asking for a human leaves a message: queued for the next agent, told no place.
         d.buyer_says("u1", "RG").await;
-        assert!(
-            d.heard("u1").await[1].starts_with("人工客服现在不在线，请留下您的问题"),
+        assert_eq!(
+            d.heard_since("u1", 2).await,
+            vec!["人工客服现在不在线，请留下您的问题和联系方式，客服上班后会第一时间回复您。"],
             "{}",
             d.name
         );
-        assert_eq!(d.conversation("u1").await.state, ConversationState::Flow);
-        // The bot still answers out of hours.
-        d.buyer_says("u1", "如何退货").await;
-        assert!(d.heard("u1").await[2].starts_with("订单签收"), "{}", d.name);
-        // A tenant that queues out of hours.
+        assert_eq!(d.conversation("u1").await.state, ConversationState::Queued);
+        d.buyer_says("u1", "我想退一件衣服，订单号 123").await;
+        d.online(d.agents[0]).await;
+        let c = d.conversation("u1").await;
+        assert_eq!(c.state, ConversationState::Assigned, "{}", d.name);
+        assert!(d.heard("u1").await.pop().unwrap().contains("为您服务"));
+        // A tenant that queues out of hours tells the place as usual.
         d.settings(|s| s.off_hours_queue = true).await;
-        d.buyer_says("u1", "RG").await;
-        assert_eq!(
-            d.conversation("u1").await.state,
-            ConversationState::Assigned,
+        d.store
+            .update_skill_group(
+                d.tenant,
+                d.groups[0],
+                &SkillGroupPatch {
+                    agent_cap: Some(1),
+                    ..Default::default()
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        d.buyer_says("u2", "RG").await;
+        assert_eq!(d.conversation("u2").await.state, ConversationState::Queued);
+        // Out of hours the flow does not run, so the default queue notice is used.
+        assert!(
+            d.heard("u2").await.pop().unwrap().contains("前面还有 0 位"),
             "{}",
             d.name
         );
@@ -547,5 +566,77 @@ async fn blocked_words_stop_an_agents_message_and_masked_ones_are_starred() {
         let before = d.heard("u1").await.len();
         d.reply(&c, "你不是笨蛋").await;
         assert_eq!(d.heard_since("u1", before).await, vec!["你不是***"]);
+    }
+}
+
+#[tokio::test]
+async fn the_client_opening_the_chat_starts_the_flow_and_faq_folders_and_images_answer() {
+    for db in databases().await {
+        let d = open_desk(db, MONDAY_10).await;
+        d.publish(None, kefu_domain::flow::demo(d.groups[0].0))
+            .await;
+        let entry = |parent, title: &str, kind: &str, answer: &str| NewKnowledge {
+            parent_id: parent,
+            title: title.into(),
+            answer_kind: kind.into(),
+            answer: answer.into(),
+            enabled: true,
+            ..Default::default()
+        };
+        let folder = d
+            .store
+            .create_knowledge(
+                d.tenant,
+                KnowledgeKind::Faq,
+                &entry(None, "售后问题", "text", "请选择售后问题："),
+                0,
+            )
+            .await
+            .unwrap();
+        for e in [
+            entry(Some(folder.id), "换货", "text", "签收 15 天内可换货。"),
+            entry(None, "尺码表", "image", "https://cdn.example.com/size.png"),
+        ] {
+            d.store
+                .create_knowledge(d.tenant, KnowledgeKind::Faq, &e, 0)
+                .await
+                .unwrap();
+        }
+        kefu_engine::cache::forget(&d.store, d.tenant);
+        // src 7: the client opened the conversation; nothing typed yet.
+        d.engine
+            .buyer_wrote(
+                d.tenant,
+                "u1",
+                &d.account,
+                "",
+                Some(&kefu_domain::cs::CsMessage::SessionStart {
+                    language: Some("zh".into()),
+                }),
+            )
+            .await;
+        let heard = d.heard("u1").await;
+        assert!(
+            heard[0].starts_with("您好，欢迎光临"),
+            "{}: {heard:?}",
+            d.name
+        );
+        assert_eq!(
+            heard[1],
+            "menu:常见问题（点击查看答案）：|如何收费？|如何退货？|售后问题|尺码表"
+        );
+        d.buyer_says("u1", "售后问题").await;
+        d.buyer_says("u1", "尺码表").await;
+        d.buyer_says("u1", "换货").await;
+        assert_eq!(
+            d.heard_since("u1", heard.len()).await,
+            vec![
+                "menu:请选择售后问题：|换货",
+                "image",
+                "签收 15 天内可换货。"
+            ],
+            "{}",
+            d.name
+        );
     }
 }
