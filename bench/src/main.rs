@@ -4,6 +4,7 @@
 //! kefu-bench relay --listen 127.0.0.1:9000
 //! kefu-bench gateway --kefu target/release/kefu [--postgres URL] [--seconds 10]
 //! kefu-bench engine --kefu target/release/kefu --postgres URL [--seconds 10] [--trials 10000]
+//! kefu-bench moderation [--words 10000] [--messages 200000]
 //! ```
 //!
 //! `gateway` starts Kefu (and the relay) pinned to core 0 with `taskset`, while it runs
@@ -13,6 +14,7 @@
 
 mod engine;
 mod load;
+mod moderation;
 mod relay;
 mod server;
 
@@ -59,8 +61,20 @@ fn main() -> Result<()> {
                 .unwrap_or(10_000);
             rt.block_on(engine::run(&kefu, &postgres, seconds, trials))
         }
+        Some("moderation") => {
+            let words = flag(&args, "--words")
+                .map(|s| s.parse::<usize>())
+                .transpose()?
+                .unwrap_or(10_000);
+            let messages = flag(&args, "--messages")
+                .map(|s| s.parse::<usize>())
+                .transpose()?
+                .unwrap_or(200_000);
+            moderation::run(words, messages);
+            Ok(())
+        }
         _ => bail!(
-            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N] | engine --kefu PATH --postgres URL [--seconds N] [--trials N]"
+            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N] | engine --kefu PATH --postgres URL [--seconds N] [--trials N] | moderation [--words N] [--messages N]"
         ),
     }
 }
