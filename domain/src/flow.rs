@@ -510,6 +510,15 @@ pub fn expand(text: &str, vars: &[(&str, String)]) -> String {
     out
 }
 
+/// Whether a stored flow document has a transfer to skill group `group`.
+pub fn transfers_to(doc: &str, group: i64) -> bool {
+    serde_json::from_str::<Flow>(doc).is_ok_and(|f| {
+        f.nodes.iter().any(|n| {
+            matches!(n.kind, NodeKind::Transfer { skill_group_id, .. } if skill_group_id == group)
+        })
+    })
+}
+
 /// The demo tenant's flow: welcome → FAQ menu with the bot → "人工" or "RG" → a human.
 pub fn demo(skill_group_id: i64) -> serde_json::Value {
     serde_json::json!({
@@ -619,6 +628,14 @@ mod tests {
         assert!(e.iter().any(|m| m.contains("`1` picks both")), "{e:?}");
         let e = errors(json!({"nodes": [{"id": "x", "type": "teleport"}]}));
         assert!(e[0].contains("not a valid document"), "{e:?}");
+    }
+
+    #[test]
+    fn a_flow_knows_which_groups_it_transfers_to() {
+        let doc = demo(4).to_string();
+        assert!(transfers_to(&doc, 4));
+        assert!(!transfers_to(&doc, 5));
+        assert!(!transfers_to("not json", 4));
     }
 
     #[test]

@@ -321,7 +321,8 @@ impl SkillGroupsApi {
     /// Delete a skill group
     ///
     /// Only a group nothing uses: no members, no open conversations, no customer-service
-    /// account bound to it. Otherwise the answer says what uses it.
+    /// account bound to it, no service flow transferring to it. Otherwise the answer says
+    /// what uses it.
     ///
     /// Errors: 403 `forbidden`; 404 `not_found`; 409 `in_use`.
     #[oai(
@@ -338,6 +339,27 @@ impl SkillGroupsApi {
         let tenant = state
             .require_tenant(&auth.0, object::SKILL_GROUPS, action::WRITE)
             .await?;
+        // A service flow that transfers here would strand its buyers.
+        for f in state.store.flows(tenant).await? {
+            let mut docs = vec![f.draft.clone()];
+            if let Some(v) = f.published_version
+                && let Some(v) = state.store.flow_version(tenant, v).await?
+            {
+                docs.push(v.doc);
+            }
+            if docs
+                .iter()
+                .any(|d| kefu_domain::flow::transfers_to(d, id.0))
+            {
+                return Err(ApiError::new(
+                    ErrorCode::InUse,
+                    format!(
+                        "service flow `{}` transfers to this group; point its transfer elsewhere and publish it first",
+                        f.name
+                    ),
+                ));
+            }
+        }
         state
             .store
             .delete_skill_group(tenant, SkillGroupId(id.0))

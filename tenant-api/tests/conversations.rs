@@ -967,6 +967,19 @@ async fn flows_are_validated_published_as_versions_and_bound_to_one_account() {
             )
             .await;
         assert_eq!(status, 400);
+        let (status, why) = d
+            .call(
+                "DELETE",
+                &format!("/api/v1/skill-groups/{}", d.group.0),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(status, 409, "{why}");
+        assert!(
+            why["message"].as_str().unwrap().contains("默认流程"),
+            "{why}"
+        );
         let ann = d.login("ann").await;
         let (status, _) = d.call("GET", "/api/v1/flows", &ann, None).await;
         assert_eq!(status, 403, "agents do not manage flows");
