@@ -16,6 +16,19 @@ use std::sync::Arc;
 
 pub const TENANT: &str = "demo";
 
+/// How this server reaches itself: `KEFU_PUBLIC_URL`, or the listen address (a wildcard
+/// address read as loopback).
+pub fn self_url(config: &Config) -> String {
+    if !config.public_url.trim().is_empty() {
+        return config.public_url.trim_end_matches('/').to_string();
+    }
+    let listen = config
+        .listen
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "127.0.0.1:");
+    format!("http://{listen}")
+}
+
 pub async fn seed(store: &Arc<dyn Store>, config: &Config, now: i64) -> Result<(), String> {
     let fail = |e: StoreError| format!("seeding the demo tenant failed: {e}");
     if store
@@ -140,6 +153,16 @@ pub async fn seed(store: &Arc<dyn Store>, config: &Config, now: i64) -> Result<(
             .map_err(fail)?;
     }
     seed_bot(store, tenant.id, pre.id, post.id, now)
+        .await
+        .map_err(fail)?;
+    // The sample order provider this server runs at /demo/orders (see `serve`).
+    let provider = format!("{}/demo/orders", self_url(config));
+    store
+        .save_order_provider(
+            tenant.id,
+            Some((&provider, &kefu_domain::secret::im_secret())),
+            now,
+        )
         .await
         .map_err(fail)?;
     if generated {

@@ -129,7 +129,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         store,
         bus,
         mailer,
-        clock,
+        clock: clock.clone(),
         logins,
         authz,
         trust_forwarded_for: config.trust_forwarded_for,
@@ -137,15 +137,36 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
             &config.public_url,
             config.media_link_ttl,
         )),
+        orders: Arc::new(kefu_orders::OrderClient::new(clock.clone())),
     };
-    let app = Route::new()
+    let mut app = Route::new()
         .at(
             "/",
             poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs")),
         )
         .nest("/v4", gateway)
         .nest("/im", socket)
-        .nest("/media", media_files)
+        .nest("/media", media_files);
+    if demo {
+        // The demo tenant's sample order provider, checking signatures with its secret.
+        let store = state.store.clone();
+        let lookup: kefu_orders::sample::SecretLookup = Arc::new(move || {
+            let store = store.clone();
+            Box::pin(async move {
+                let tenant = store
+                    .find_tenant_by_code(crate::demo::TENANT)
+                    .await
+                    .ok()??;
+                let (_, secret) = store.order_provider(tenant.id).await.ok()??;
+                Some(secret)
+            })
+        });
+        app = app.nest(
+            "/demo",
+            kefu_orders::sample::routes(lookup, clock.clone(), &crate::demo::self_url(&config)),
+        );
+    }
+    let app = app
         .nest("/", kefu_tenant_api::routes(state))
         .with(poem::middleware::Tracing);
 

@@ -133,6 +133,20 @@ async fn a_bare_start_serves_the_demo_and_a_restart_duplicates_nothing() {
         );
         assert_eq!(get("/api/v1/faq").await.as_array().unwrap().len(), 5);
         assert_eq!(get("/api/v1/schedule").await["enabled"], true);
+        // Its sample order provider is set up, and refuses requests Kefu did not sign.
+        let provider = get("/api/v1/order-provider").await;
+        assert_eq!(
+            provider["url"].as_str(),
+            Some(format!("{base}/demo/orders").as_str()),
+            "{provider}"
+        );
+        let unsigned = reqwest::Client::new()
+            .post(format!("{base}/demo/orders"))
+            .body(r#"{"buyer":"b","cursor":null,"limit":10}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsigned.status(), 401);
     }
     assert!(data.path().join("kefu.db").exists());
     assert!(data.path().join("media").is_dir());

@@ -692,6 +692,20 @@ pub trait BotStore: Send + Sync {
     async fn set_flow_node(&self, tenant: TenantId, conversation: i64, node: &str) -> Result<()>;
 }
 
+/// Each tenant's order provider.
+#[async_trait]
+pub trait OrderProviderStore: Send + Sync {
+    /// `(url, secret)`, if the tenant set one.
+    async fn order_provider(&self, tenant: TenantId) -> Result<Option<(String, String)>>;
+    /// Sets (or, with `None`, removes) the provider.
+    async fn save_order_provider(
+        &self,
+        tenant: TenantId,
+        provider: Option<(&str, &str)>,
+        now: Millis,
+    ) -> Result<()>;
+}
+
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -716,6 +730,7 @@ pub trait Store:
     + ServiceStore
     + TreeStore
     + BotStore
+    + OrderProviderStore
 {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for readiness checks.

@@ -217,6 +217,44 @@ impl ConversationsApi {
     }
 
     /// The caller's tenant and conversation `id` of it, after the permission check.
+    /// Sends `elements` from the caller, the conversation's serving agent, to its buyer.
+    pub(crate) async fn send_as_agent(
+        state: &State,
+        auth: &Auth,
+        tenant: kefu_domain::TenantId,
+        conversation: i64,
+        mut elements: serde_json::Value,
+    ) -> Result<Json<MessageDto>, ApiError> {
+        state.media_links.canonicalize(Some(&mut elements));
+        let me = auth.0.account.id;
+        let m = state
+            .engine()
+            .agent_message(tenant, conversation, me, &elements)
+            .await
+            .map_err(|e| match e {
+                kefu_engine::SendError::Invalid(e) => {
+                    ApiError::new(ErrorCode::ValidationFailed, format!("msg_body: {e}"))
+                }
+                kefu_engine::SendError::Blocked(word) => ApiError::new(
+                    ErrorCode::BlockedWord,
+                    format!(
+                        "the message was not sent: it contains `{word}`, which this service does not allow; \
+                         remove it and send again"
+                    ),
+                ),
+                kefu_engine::SendError::Store(e) => e.into(),
+            })?;
+        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        Ok(Json(message_dto(
+            state,
+            tenant,
+            secret.as_deref(),
+            None,
+            me,
+            m,
+        )))
+    }
+
     pub(crate) async fn load(
         state: &State,
         auth: &Auth,
@@ -514,35 +552,8 @@ impl ConversationsApi {
         let tenant = state
             .require_tenant(&auth.0, object::CONVERSATIONS, action::WRITE)
             .await?;
-        let mut elements = serde_json::Value::Array(body.0.msg_body);
-        state.media_links.canonicalize(Some(&mut elements));
-        let me = auth.0.account.id;
-        let m = state
-            .engine()
-            .agent_message(tenant, id.0, me, &elements)
-            .await
-            .map_err(|e| match e {
-                kefu_engine::SendError::Invalid(e) => {
-                    ApiError::new(ErrorCode::ValidationFailed, format!("msg_body: {e}"))
-                }
-                kefu_engine::SendError::Blocked(word) => ApiError::new(
-                    ErrorCode::BlockedWord,
-                    format!(
-                        "the message was not sent: it contains `{word}`, which this service does not allow; \
-                         remove it and send again"
-                    ),
-                ),
-                kefu_engine::SendError::Store(e) => e.into(),
-            })?;
-        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
-        Ok(Json(message_dto(
-            &state,
-            tenant,
-            secret.as_deref(),
-            None,
-            me,
-            m,
-        )))
+        let elements = serde_json::Value::Array(body.0.msg_body);
+        Self::send_as_agent(&state, &auth, tenant, id.0, elements).await
     }
 
     /// Load history

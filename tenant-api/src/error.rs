@@ -49,6 +49,10 @@ pub enum ErrorCode {
     InUse,
     /// The message holds a word on the tenant's block list; the message names it.
     BlockedWord,
+    /// The tenant has no order provider.
+    OrderProviderMissing,
+    /// The order provider timed out, could not be reached or answered badly; retry.
+    OrderProviderFailed,
     Internal,
     /// A dependency (database, bus) is not answering.
     Unavailable,
@@ -80,6 +84,8 @@ pub enum ApiError {
     TooManyRequests(Json<ErrorBody>),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
@@ -104,7 +110,8 @@ impl ApiError {
             | AccountDisabled
             | TenantDisabled
             | OwnerProtected => Self::Forbidden(b),
-            NotFound => Self::NotFound(b),
+            NotFound | OrderProviderMissing => Self::NotFound(b),
+            OrderProviderFailed => Self::BadGateway(b),
             SeatLimitReached | AlreadyLoggedIn | Duplicate | OnlineLimitReached | StateConflict
             | InUse => Self::Conflict(b),
             PayloadTooLarge => Self::PayloadTooLarge(b),
@@ -154,6 +161,7 @@ impl ApiError {
             | Self::PayloadTooLarge(b)
             | Self::TooManyRequests(b)
             | Self::Internal(b)
+            | Self::BadGateway(b)
             | Self::Unavailable(b) => b.0.clone(),
         }
     }

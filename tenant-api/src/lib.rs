@@ -13,6 +13,7 @@ pub mod error;
 mod im_app;
 mod import;
 mod ops;
+mod orders;
 mod platform;
 mod security;
 mod service;
@@ -44,6 +45,8 @@ pub struct State {
     pub trust_forwarded_for: bool,
     /// How media links in messages are signed (the same settings as the gateway's).
     pub media_links: Arc<kefu_media::links::Links>,
+    /// Asks tenants' order providers (one per process: it holds the 60 s page cache).
+    pub orders: Arc<kefu_orders::OrderClient>,
 }
 
 impl State {
@@ -113,6 +116,7 @@ type Apis = (
     conversations::ConversationsApi,
     service::ServiceApi,
     bot::BotApi,
+    orders::OrdersApi,
     ops::OpsApi,
 );
 
@@ -128,6 +132,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             conversations::ConversationsApi,
             service::ServiceApi,
             bot::BotApi,
+            orders::OrdersApi,
             ops::OpsApi,
         ),
         "Kefu tenant API",

@@ -64,6 +64,7 @@ async fn app(db: TestDb) -> App {
         authz,
         trust_forwarded_for: true,
         media_links: Arc::new(kefu_media::links::Links::new("", 3600)),
+        orders: Arc::new(kefu_orders::OrderClient::new(Arc::new(clock.clone()))),
     };
     let ep = kefu_tenant_api::routes(state).map_to_response().boxed();
     App {

@@ -78,6 +78,7 @@ async fn desk(db: kefu_store::testing::TestDb) -> Desk {
         authz,
         trust_forwarded_for: false,
         media_links: Arc::new(kefu_media::links::Links::new("", 3600)),
+        orders: Arc::new(kefu_orders::OrderClient::new(clock.clone())),
     };
     Desk {
         cli: TestClient::new(kefu_tenant_api::routes(state).map_to_response().boxed()),
@@ -1097,5 +1098,168 @@ async fn the_time_plan_words_and_reply_settings_are_checked_saved_and_audited() 
             "{}: {refused}",
             d.name
         );
+    }
+}
+
+/// Serves the sample order provider on a free port with `secret`; returns its orders URL.
+async fn sample_provider(clock: Arc<dyn Clock>, secret: &'static str) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let lookup: kefu_orders::sample::SecretLookup =
+        Arc::new(move || Box::pin(async move { Some(secret.to_string()) }));
+    let base = format!("http://127.0.0.1:{port}");
+    let routes =
+        poem::Route::new().nest("/demo", kefu_orders::sample::routes(lookup, clock, &base));
+    tokio::spawn(
+        poem::Server::new(poem::listener::TcpListener::bind(format!(
+            "127.0.0.1:{port}"
+        )))
+        .run(routes),
+    );
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        // Waiting for the server to bind, not for a timeout under test.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    format!("{base}/demo/orders")
+}
+
+#[tokio::test]
+async fn the_serving_agent_pages_the_buyers_orders_and_sends_one_as_a_card() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let boss = d.login("boss").await;
+        let ann = d.login("ann").await;
+        d.status(&ann, "online").await;
+        let c = d
+            .engine
+            .request_human(d.tenant, "buyer_1", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        let orders = format!("/api/v1/conversations/{}/orders", c.id);
+        let (status, missing) = d.call("GET", &orders, &ann, None).await;
+        assert_eq!(
+            (status, missing["code"].as_str()),
+            (404, Some("order_provider_missing")),
+            "{}: {missing}",
+            d.name
+        );
+        // Admins set it: HTTPS (or localhost) and a secret of 16 or more characters.
+        for (body, field) in [
+            (
+                json!({ "url": "http://shop.example/orders", "secret": "x".repeat(20) }),
+                "url",
+            ),
+            (json!({ "url": "https://shop.example/orders" }), "secret"),
+            (
+                json!({ "url": "https://shop.example/orders", "secret": "short" }),
+                "secret",
+            ),
+        ] {
+            let (status, why) = d
+                .call("PUT", "/api/v1/order-provider", &boss, Some(body))
+                .await;
+            assert_eq!(status, 400, "{why}");
+            assert!(why["message"].as_str().unwrap().starts_with(field), "{why}");
+        }
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::default());
+        let url = sample_provider(clock, "the-demo-shop-secret").await;
+        let (status, set) = d
+            .call(
+                "PUT",
+                "/api/v1/order-provider",
+                &boss,
+                Some(json!({ "url": url, "secret": "the-demo-shop-secret" })),
+            )
+            .await;
+        assert_eq!((status, &set["configured"]), (200, &json!(true)), "{set}");
+        let (status, page) = d.call("GET", &orders, &ann, None).await;
+        assert_eq!(status, 200, "{}: {page}", d.name);
+        let first = page["orders"][0].clone();
+        assert!(
+            first["order_no"].as_str().unwrap().starts_with("DM"),
+            "{page}"
+        );
+        if let Some(cursor) = page["next_cursor"].as_str() {
+            let (status, next) = d
+                .call("GET", &format!("{orders}?cursor={cursor}"), &ann, None)
+                .await;
+            assert_eq!(status, 200);
+            assert_ne!(next["orders"][0]["order_no"], first["order_no"]);
+        }
+        // The agent sends the first order as a card.
+        let (status, sent) = d
+            .call(
+                "POST",
+                &format!("/api/v1/conversations/{}/order-card", c.id),
+                &ann,
+                Some(json!({ "order": first })),
+            )
+            .await;
+        assert_eq!(status, 200, "{}: {sent}", d.name);
+        let data: Value =
+            serde_json::from_str(sent["msg_body"][0]["MsgContent"]["Data"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(data["src"], "22");
+        assert_eq!(
+            data["content"]["header"],
+            format!("订单 {}", first["order_no"].as_str().unwrap())
+        );
+        assert_eq!(data["content"]["url"], first["detail_url"]);
+        // A wrong secret or a provider that is gone shows as a retryable failure.
+        d.call(
+            "PUT",
+            "/api/v1/order-provider",
+            &boss,
+            Some(json!({ "url": url, "secret": "not-the-right-secret" })),
+        )
+        .await;
+        let (status, failed) = d
+            .call("GET", &format!("{orders}?fresh=true"), &ann, None)
+            .await;
+        assert_eq!(
+            (status, failed["code"].as_str()),
+            (502, Some("order_provider_failed")),
+            "{failed}"
+        );
+        assert!(
+            failed["message"].as_str().unwrap().contains("HTTP 401"),
+            "{failed}"
+        );
+        d.call(
+            "PUT",
+            "/api/v1/order-provider",
+            &boss,
+            Some(json!({ "url": "http://127.0.0.1:9/orders" })),
+        )
+        .await;
+        let (status, gone) = d.call("GET", &orders, &ann, None).await;
+        assert_eq!(status, 502, "{gone}");
+        assert!(
+            gone["message"]
+                .as_str()
+                .unwrap()
+                .contains("could not be reached"),
+            "{gone}"
+        );
+        // Another agent's conversation is not theirs to send cards in.
+        let bob = d.login("bob").await;
+        let (status, _) = d
+            .call(
+                "POST",
+                &format!("/api/v1/conversations/{}/order-card", c.id),
+                &bob,
+                Some(json!({ "order": first })),
+            )
+            .await;
+        assert!(status == 409 || status == 404, "{status}");
     }
 }

@@ -228,6 +228,10 @@ const FENCES: &[(&str, &[&str])] = &[
     ),
     ("kefu-gateway", &["poem-openapi", "kefu-tenant-api"]),
     (
+        "kefu-orders",
+        &["sqlx", "redis", "poem-openapi", "kefu-store", "kefu-engine"],
+    ),
+    (
         "kefu-engine",
         &["poem", "poem-openapi", "kefu-auth", "kefu-gateway"],
     ),

@@ -1,6 +1,6 @@
 //! What answers a buyer before a human: the time plan, sensitive words, the FAQ and
 //! knowledge-base trees, service flows with their published versions, and each
-//! conversation's place in its flow.
+//! conversation's place in its flow. Also each tenant's order provider.
 
 macro_rules! impl_bot_store {
     ($S:ty, $DB:ty, $BEGIN:expr) => {
@@ -668,6 +668,49 @@ macro_rules! impl_bot_store {
                 .bind(node)
                 .execute(&self.pool)
                 .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::OrderProviderStore for $S {
+            async fn order_provider(
+                &self,
+                tenant: kefu_domain::TenantId,
+            ) -> $crate::Result<Option<(String, String)>> {
+                Ok(sqlx::query_as("select url, secret from order_providers where tenant_id = $1")
+                    .bind(tenant.0)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn save_order_provider(
+                &self,
+                tenant: kefu_domain::TenantId,
+                provider: Option<(&str, &str)>,
+                now: i64,
+            ) -> $crate::Result<()> {
+                match provider {
+                    Some((url, secret)) => {
+                        sqlx::query(
+                            "insert into order_providers (tenant_id, url, secret, updated_at) values ($1, $2, $3, $4) \
+                             on conflict (tenant_id) do update set url = excluded.url, secret = excluded.secret, \
+                             updated_at = excluded.updated_at",
+                        )
+                        .bind(tenant.0)
+                        .bind(url)
+                        .bind(secret)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("delete from order_providers where tenant_id = $1")
+                            .bind(tenant.0)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                }
                 Ok(())
             }
         }
