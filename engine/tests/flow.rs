@@ -95,14 +95,8 @@ impl Desk {
 
     /// What the buyer was sent, menus written `menu:{header}|{item}|…`.
     async fn heard(&self, buyer: &str) -> Vec<String> {
-        let chats = self.store.chats_of(self.tenant, buyer, 10).await.unwrap();
-        let Some(chat) = chats.iter().find(|c| c.peer_of(buyer) == SERVICE) else {
-            return vec![];
-        };
-        self.store
-            .messages_after(self.tenant, chat.id, 0, 500)
+        self.chat_messages(buyer)
             .await
-            .unwrap()
             .into_iter()
             .filter(|m| m.from_account == SERVICE)
             .map(|m| {
@@ -141,13 +135,21 @@ impl Desk {
         self.heard(buyer).await.split_off(before)
     }
 
-    async fn roles(&self, buyer: &str) -> Vec<String> {
-        let chats = self.store.chats_of(self.tenant, buyer, 10).await.unwrap();
-        let chat = chats.iter().find(|c| c.peer_of(buyer) == SERVICE).unwrap();
+    /// Sets the group's per-agent cap.
+    async fn cap(&self, group: kefu_domain::SkillGroupId, cap: i64) {
+        let patch = SkillGroupPatch {
+            agent_cap: Some(cap),
+            ..Default::default()
+        };
         self.store
-            .messages_after(self.tenant, chat.id, 0, 500)
+            .update_skill_group(self.tenant, group, &patch, 0)
             .await
-            .unwrap()
+            .unwrap();
+    }
+
+    async fn roles(&self, buyer: &str) -> Vec<String> {
+        self.chat_messages(buyer)
+            .await
             .into_iter()
             .filter(|m| m.from_account == SERVICE)
             .map(|m| m.sender_role)
@@ -346,18 +348,7 @@ async fn a_transfer_finds_nobody_online_then_queues_with_the_flows_own_messages(
 
         // 售后 has one agent (cat); with a cap of 1, the second buyer waits.
         d.online(d.agents[2]).await;
-        d.store
-            .update_skill_group(
-                d.tenant,
-                d.groups[1],
-                &SkillGroupPatch {
-                    agent_cap: Some(1),
-                    ..Default::default()
-                },
-                0,
-            )
-            .await
-            .unwrap();
+        d.cap(d.groups[1], 1).await;
         d.buyer_says("u1", "1").await;
         let c = d.conversation("u1").await;
         assert_eq!(c.state, ConversationState::Assigned, "{}", d.name);
@@ -469,18 +460,7 @@ async fn off_hours_and_holidays_get_their_reply_and_rg_leaves_a_message() {
         assert!(d.heard("u1").await.pop().unwrap().contains("为您服务"));
         // A tenant that queues out of hours tells the place as usual.
         d.settings(|s| s.off_hours_queue = true).await;
-        d.store
-            .update_skill_group(
-                d.tenant,
-                d.groups[0],
-                &SkillGroupPatch {
-                    agent_cap: Some(1),
-                    ..Default::default()
-                },
-                0,
-            )
-            .await
-            .unwrap();
+        d.cap(d.groups[0], 1).await;
         d.buyer_says("u2", "RG").await;
         assert_eq!(d.conversation("u2").await.state, ConversationState::Queued);
         // Out of hours the flow does not run, so the default queue notice is used.

@@ -9,6 +9,7 @@
 pub mod callbacks;
 mod envelope;
 pub mod hub;
+pub mod link;
 mod login_svc;
 pub mod media;
 mod openim;
@@ -45,6 +46,7 @@ pub struct GatewayState {
 pub fn socket_routes(state: GatewayState) -> impl Endpoint {
     Route::new()
         .at("/ws", socket::upgrade)
+        .at("/link", poem::post(link::exchange))
         .at("/media", poem::post(media::upload))
         .data(state)
 }

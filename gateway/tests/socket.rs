@@ -780,3 +780,79 @@ async fn a_blocked_word_on_the_socket_is_refused_unstored_and_a_masked_one_deliv
         );
     }
 }
+
+#[tokio::test]
+async fn a_signed_link_buys_a_usersig_for_the_socket_and_forged_or_old_ones_do_not() {
+    for db in databases().await {
+        let e = env(db).await;
+        let now = e.clock.now() / 1000;
+        let key = e.app.secret_key.clone();
+        let id = e.app.sdk_app_id as u64;
+        let exchange = |buyer: &str, expires: i64, sig: String| {
+            let url = format!("http://{}/im/link", e.base);
+            let body = json!({ "tenant": "acme", "buyer": buyer, "expires": expires, "sig": sig, "nick": "小明" });
+            async move {
+                let resp = reqwest::Client::new()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap())
+            }
+        };
+        let expires = now + 600;
+        let (status, ok) = exchange(
+            "shop_buyer_9",
+            expires,
+            kefu_usersig::link_signature(&key, id, "shop_buyer_9", expires),
+        )
+        .await;
+        assert_eq!(status, 200, "{}: {ok}", e.name);
+        assert_eq!(ok["identifier"], "shop_buyer_9");
+        assert_eq!(ok["service_account"], "@customer_service_account");
+        // The buyer is imported, with the nick, and the UserSig opens the socket.
+        let imported = e
+            .store
+            .get_im_account(e.app.tenant_id, "shop_buyer_9")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(imported.nick, "小明");
+        let mut c = e.raw().await;
+        c.send(json!({ "type": "auth", "sdkappid": ok["sdkappid"], "identifier": "shop_buyer_9", "usersig": ok["usersig"] }))
+            .await;
+        assert_eq!(c.next().await["type"], "auth_ok", "{}", e.name);
+
+        // Another buyer's id under this signature, a guessed key, an expired or far-off
+        // link, an admin's identifier: refused.
+        let sig = kefu_usersig::link_signature(&key, id, "shop_buyer_9", expires);
+        assert_eq!(exchange("shop_buyer_1", expires, sig).await.0, 401);
+        let guessed = kefu_usersig::link_signature("guess", id, "shop_buyer_9", expires);
+        assert_eq!(exchange("shop_buyer_9", expires, guessed).await.0, 401);
+        let old = now - 1;
+        let (status, why) = exchange(
+            "shop_buyer_9",
+            old,
+            kefu_usersig::link_signature(&key, id, "shop_buyer_9", old),
+        )
+        .await;
+        assert_eq!((status, why["code"].as_str()), (401, Some("link_expired")));
+        let far = now + 8 * 86_400;
+        let (status, _) = exchange(
+            "shop_buyer_9",
+            far,
+            kefu_usersig::link_signature(&key, id, "shop_buyer_9", far),
+        )
+        .await;
+        assert_eq!(status, 400);
+        let (status, _) = exchange(
+            "administrator",
+            expires,
+            kefu_usersig::link_signature(&key, id, "administrator", expires),
+        )
+        .await;
+        assert_eq!(status, 401, "{}: links are for buyers", e.name);
+    }
+}

@@ -166,14 +166,22 @@ impl Desk {
             .unwrap()
     }
 
-    /// What the buyer was sent by the service side, as (src or text) in order.
-    pub async fn told(&self, buyer: &str) -> Vec<String> {
+    /// Every message between the buyer and the service account, in order (none yet: empty).
+    pub async fn chat_messages(&self, buyer: &str) -> Vec<StoredMessage> {
         let chats = self.store.chats_of(self.tenant, buyer, 10).await.unwrap();
-        let chat = chats.iter().find(|c| c.peer_of(buyer) == SERVICE).unwrap();
+        let Some(chat) = chats.iter().find(|c| c.peer_of(buyer) == SERVICE) else {
+            return Vec::new();
+        };
         self.store
             .messages_after(self.tenant, chat.id, 0, 500)
             .await
             .unwrap()
+    }
+
+    /// What the buyer was sent by the service side, as (src or text) in order.
+    pub async fn told(&self, buyer: &str) -> Vec<String> {
+        self.chat_messages(buyer)
+            .await
             .into_iter()
             .filter(|m| m.from_account == SERVICE)
             .map(|m| {
@@ -194,13 +202,7 @@ impl Desk {
 
     /// The last rating card sent to the buyer: (sessionId, expireTime in s).
     pub async fn last_card(&self, buyer: &str) -> (String, i64) {
-        let chats = self.store.chats_of(self.tenant, buyer, 10).await.unwrap();
-        let chat = chats.iter().find(|c| c.peer_of(buyer) == SERVICE).unwrap();
-        let all = self
-            .store
-            .messages_after(self.tenant, chat.id, 0, 500)
-            .await
-            .unwrap();
+        let all = self.chat_messages(buyer).await;
         let card = all
             .iter()
             .rev()
