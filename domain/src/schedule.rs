@@ -290,6 +290,15 @@ fn check_dates(
     Ok(())
 }
 
+/// The date and hour (0–23) of `at_ms` on the wall clock of `zone` (an unknown zone reads
+/// as Asia/Shanghai), for reports by day and hour.
+pub fn local_day_hour(zone: &str, at_ms: i64) -> (NaiveDate, u32) {
+    let tz: Tz = zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let utc = DateTime::<Utc>::from_timestamp_millis(at_ms).unwrap_or_default();
+    let local = tz.from_utc_datetime(&utc.naive_utc());
+    (local.date_naive(), local.hour())
+}
+
 /// Milliseconds since the epoch of a wall-clock time in `zone`; the earlier one when the
 /// time happens twice, the first moment after when it does not exist. For tests and the demo.
 pub fn local_ms(zone: &str, date: NaiveDate, time: NaiveTime) -> i64 {
@@ -489,6 +498,16 @@ mod tests {
                 .message
                 .contains("before it starts")
         );
+    }
+
+    #[test]
+    fn days_and_hours_are_the_zones() {
+        // 2026-11-20 16:30 UTC is 00:30 on the 21st in Shanghai.
+        let at = DateTime::parse_from_rfc3339("2026-11-20T16:30:00Z")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(local_day_hour("Asia/Shanghai", at), (d(2026, 11, 21), 0));
+        assert_eq!(local_day_hour("UTC", at), (d(2026, 11, 20), 16));
     }
 
     #[test]

@@ -706,6 +706,34 @@ pub trait OrderProviderStore: Send + Sync {
     ) -> Result<()>;
 }
 
+/// Rows for reports, by time range (milliseconds, `from` inclusive, `to` exclusive).
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Sessions that began in the range, oldest first. `now` bounds sessions still open.
+    async fn session_rows(
+        &self,
+        tenant: TenantId,
+        from: Millis,
+        to: Millis,
+        now: Millis,
+    ) -> Result<Vec<SessionReportRow>>;
+    /// Each agent's last status before `from`, then every change in the range, by agent and
+    /// time: `(agent, "online" | "suspended", at)`.
+    async fn status_changes(
+        &self,
+        tenant: TenantId,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(AccountId, String, Millis)>>;
+    /// Transfers in the range: `(actor, detail JSON, at)`.
+    async fn transfers(
+        &self,
+        tenant: TenantId,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(String, String, Millis)>>;
+}
+
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -731,6 +759,7 @@ pub trait Store:
     + TreeStore
     + BotStore
     + OrderProviderStore
+    + ReportStore
 {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for readiness checks.

@@ -851,3 +851,30 @@ pub struct FlowVersion {
     pub published_at: Millis,
     pub published_by: String,
 }
+
+/// One agent session with what reports need: its conversation's buyer and entry, when the
+/// buyer last joined a queue before it, the session before it, and its message counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionReportRow {
+    pub session_id: i64,
+    pub conversation_id: i64,
+    pub buyer: String,
+    pub agent_id: Option<AccountId>,
+    pub skill_group_id: Option<SkillGroupId>,
+    /// When the buyer's conversation opened.
+    pub entered_at: Millis,
+    /// The last time the buyer joined a queue before this session began.
+    pub queued_at: Option<Millis>,
+    /// When the conversation's previous session began, if any.
+    pub previous_session_at: Option<Millis>,
+    pub started_at: Millis,
+    pub first_reply_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    pub end_reason: Option<String>,
+    pub categories: Vec<i64>,
+    pub rating: Option<i64>,
+    /// The agent's messages to the buyer during the session.
+    pub agent_messages: i64,
+    /// The buyer's messages during the session.
+    pub buyer_messages: i64,
+}

@@ -2,7 +2,8 @@
 
 use crate::error::{ConnectError, redact_url};
 use crate::sql::{
-    accounts, bot, callbacks, conversations, im, messages, misc, service, sessions, tenants, trees,
+    accounts, bot, callbacks, conversations, im, messages, misc, reports, service, sessions,
+    tenants, trees,
 };
 use crate::{Backend, Result, Store};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -58,6 +59,7 @@ conversations::impl_conversation_store!(PgStore, Postgres, "BEGIN");
 service::impl_service_store!(PgStore, Postgres, "BEGIN");
 trees::impl_tree_store!(PgStore, Postgres, "BEGIN");
 bot::impl_bot_store!(PgStore, Postgres, "BEGIN");
+reports::impl_report_store!(PgStore);
 
 #[async_trait::async_trait]
 impl Store for PgStore {

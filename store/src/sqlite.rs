@@ -2,7 +2,8 @@
 
 use crate::error::{ConnectError, redact_url};
 use crate::sql::{
-    accounts, bot, callbacks, conversations, im, messages, misc, service, sessions, tenants, trees,
+    accounts, bot, callbacks, conversations, im, messages, misc, reports, service, sessions,
+    tenants, trees,
 };
 use crate::{Backend, Result, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -61,6 +62,7 @@ conversations::impl_conversation_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 service::impl_service_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 trees::impl_tree_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 bot::impl_bot_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
+reports::impl_report_store!(SqliteStore);
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {

@@ -15,6 +15,7 @@ mod import;
 mod ops;
 mod orders;
 mod platform;
+mod reports;
 mod security;
 mod service;
 mod skill_groups;
@@ -117,6 +118,7 @@ type Apis = (
     service::ServiceApi,
     bot::BotApi,
     orders::OrdersApi,
+    reports::ReportsApi,
     ops::OpsApi,
 );
 
@@ -133,6 +135,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             service::ServiceApi,
             bot::BotApi,
             orders::OrdersApi,
+            reports::ReportsApi,
             ops::OpsApi,
         ),
         "Kefu tenant API",

@@ -24,6 +24,7 @@ struct Desk {
     bus: Arc<InProcessBus>,
     tenant: TenantId,
     group: SkillGroupId,
+    clock: ManualClock,
     name: &'static str,
     _outbox: tempfile::TempDir,
     _db: kefu_store::testing::TestDb,
@@ -31,7 +32,8 @@ struct Desk {
 
 async fn desk(db: kefu_store::testing::TestDb) -> Desk {
     let store: Arc<dyn Store> = db.store().await;
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::default());
+    let manual = ManualClock::default();
+    let clock: Arc<dyn Clock> = Arc::new(manual.clone());
     let bus = Arc::new(InProcessBus::new());
     let mut boss = owner("boss");
     boss.password_hash = kefu_auth::password::hash(PASSWORD);
@@ -86,6 +88,7 @@ async fn desk(db: kefu_store::testing::TestDb) -> Desk {
         bus,
         tenant: tenant.id,
         group: group.id,
+        clock: manual,
         name: db.name,
         _outbox: outbox,
         _db: db,
@@ -1261,5 +1264,343 @@ async fn the_serving_agent_pages_the_buyers_orders_and_sends_one_as_a_card() {
             )
             .await;
         assert!(status == 409 || status == 404, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn reports_count_a_scripted_day_and_export_it_to_excel() {
+    const S: i64 = 1000;
+    for db in databases().await {
+        let d = desk(db).await;
+        let t0 = d.clock.now();
+        let boss = d.login("boss").await;
+        let ann = d.login("ann").await;
+        let bob = d.login("bob").await;
+        let (_, cat) = d
+            .call(
+                "POST",
+                "/api/v1/categories",
+                &boss,
+                Some(json!({ "name": "退货" })),
+            )
+            .await;
+        let app = d.engine.store.get_im_app(d.tenant).await.unwrap().unwrap();
+        let account = app.service_accounts[0].clone();
+        let buyer_says = |buyer: &'static str, at: i64| {
+            let store = d.engine.store.clone();
+            let tenant = d.tenant;
+            async move {
+                let body = json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": "在吗" } }])
+                    .to_string();
+                let m = kefu_store::NewMessage {
+                    from_account: buyer.into(),
+                    to_account: "@customer_service_account".into(),
+                    msg_seq: 0,
+                    msg_random: at,
+                    msg_time: at / 1000,
+                    content_crc: 0,
+                    body,
+                    cloud_custom_data: String::new(),
+                    text: "在吗".into(),
+                    created_at: at,
+                    callback: None,
+                    sender_role: String::new(),
+                    agent_id: None,
+                };
+                store.append_message(tenant, m, 0).await.unwrap();
+            }
+        };
+        let reply = |token: String, id: i64| {
+            let path = format!("/api/v1/conversations/{id}/messages");
+            let d = &d;
+            async move {
+                let (status, m) = d
+                    .call("POST", &path, &token, Some(json!({ "msg_body": [{ "MsgType": "TIMTextElem", "MsgContent": { "Text": "您好" } }] })))
+                    .await;
+                assert_eq!(status, 200, "{m}");
+            }
+        };
+        // 0:01 ann online; buyer_1 asks and is hers at once.
+        d.clock.advance(S);
+        d.status(&ann, "online").await;
+        let c1 = d
+            .engine
+            .request_human(d.tenant, "buyer_1", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        // 0:11 her first reply; 0:16 the buyer writes; 0:61 she ends it with a category.
+        d.clock.advance(10 * S);
+        reply(ann.clone(), c1.id).await;
+        d.clock.advance(5 * S);
+        buyer_says("buyer_1", d.clock.now()).await;
+        d.clock.advance(45 * S);
+        let (status, _) = d
+            .call(
+                "POST",
+                &format!("/api/v1/conversations/{}/end", c1.id),
+                &ann,
+                Some(json!({ "categories": [cat["id"]] })),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let session = c1.session_id.unwrap().to_string();
+        d.engine
+            .buyer_custom(
+                d.tenant,
+                "buyer_1",
+                &account,
+                &kefu_domain::cs::CsMessage::RatingSubmission {
+                    option_id: "105".into(),
+                    content: "非常满意".into(),
+                    session_id: session,
+                },
+            )
+            .await
+            .unwrap();
+        // 0:61 ann suspends; 0:71 buyer_2 queues; 0:101 ann back, gets buyer_2 (30 s wait).
+        d.status(&ann, "suspended").await;
+        d.clock.advance(10 * S);
+        let c2 = d
+            .engine
+            .request_human(d.tenant, "buyer_2", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        d.clock.advance(30 * S);
+        d.status(&ann, "online").await;
+        // 0:106 bob online; 0:111 ann hands buyer_2 to bob (within the group).
+        d.clock.advance(5 * S);
+        d.status(&bob, "online").await;
+        d.clock.advance(5 * S);
+        let bob_id = d.call("GET", "/api/v1/auth/me", &bob, None).await.1["account"]["id"]
+            .as_i64()
+            .unwrap();
+        let (status, moved) = d
+            .call(
+                "POST",
+                &format!("/api/v1/conversations/{}/transfer", c2.id),
+                &ann,
+                Some(json!({ "to_agent_id": bob_id })),
+            )
+            .await;
+        assert_eq!(status, 200, "{moved}");
+        // 0:121 bob replies; 0:131 he ends it. The report is read at 0:201.
+        d.clock.advance(10 * S);
+        reply(bob.clone(), c2.id).await;
+        d.clock.advance(10 * S);
+        d.call(
+            "POST",
+            &format!("/api/v1/conversations/{}/end", c2.id),
+            &bob,
+            Some(json!({})),
+        )
+        .await;
+        d.clock.advance(70 * S);
+        let range = format!("from={t0}&to={}", t0 + 3_600 * S);
+
+        let (status, sessions) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/sessions?{range}"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{}: {sessions}", d.name);
+        let pick = |row: &Value| {
+            let r = row.as_array().unwrap();
+            // buyer, wait, session, handling, agent messages, end reason, rating
+            (
+                r[0].clone(),
+                r[6].clone(),
+                r[7].clone(),
+                r[8].clone(),
+                r[9].clone(),
+                r[10].clone(),
+                r[11].clone(),
+            )
+        };
+        let rows: Vec<_> = sessions["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(pick)
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    json!("buyer_1"),
+                    json!(0),
+                    json!(60),
+                    json!(50),
+                    json!(1),
+                    json!("agent"),
+                    json!(5)
+                ),
+                (
+                    json!("buyer_2"),
+                    json!(30),
+                    json!(10),
+                    json!(0),
+                    json!(0),
+                    json!("transferred"),
+                    json!(null)
+                ),
+                (
+                    json!("buyer_2"),
+                    json!(0),
+                    json!(20),
+                    json!(10),
+                    json!(1),
+                    json!("agent"),
+                    json!(null)
+                ),
+            ],
+            "{}",
+            d.name
+        );
+
+        let (_, work) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/workload?{range}"),
+                &boss,
+                None,
+            )
+            .await;
+        let ann_row = work["rows"][0].as_array().unwrap().clone();
+        // buyers, sessions, within, across, buyer messages, replies, first response,
+        // handling, online, suspended
+        assert_eq!(
+            ann_row[2..].to_vec(),
+            [2, 2, 1, 0, 1, 1, 10, 35, 160, 41]
+                .map(|n| json!(n))
+                .to_vec(),
+            "{}: {work}",
+            d.name
+        );
+        let bob_row = work["rows"][1].as_array().unwrap().clone();
+        assert_eq!(
+            bob_row[2..].to_vec(),
+            [1, 1, 0, 0, 0, 1, 10, 20, 95, 106]
+                .map(|n| json!(n))
+                .to_vec(),
+            "{}: {work}",
+            d.name
+        );
+        let totals = work["totals"].as_array().unwrap();
+        assert_eq!(
+            (&totals[2], &totals[3], &totals[7]),
+            (&json!(2), &json!(3), &json!(2))
+        );
+        // cat never replied: shown only when idle agents are asked for.
+        assert_eq!(work["rows"].as_array().unwrap().len(), 2);
+        let (_, all) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/workload?{range}&include_idle=true"),
+                &boss,
+                None,
+            )
+            .await;
+        // Every seat with a status in the range (boss logged in) and every agent.
+        let names: Vec<&str> = all["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[0].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["boss", "ann", "bob", "cat"], "{all}");
+
+        let (_, sat) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/satisfaction?{range}"),
+                &boss,
+                None,
+            )
+            .await;
+        // sessions, rated, 非常满意 … 非常不满意, share satisfied, average
+        assert_eq!(
+            sat["rows"][0].as_array().unwrap()[2..].to_vec(),
+            vec![
+                json!(2),
+                json!(1),
+                json!(1),
+                json!(0),
+                json!(0),
+                json!(0),
+                json!(0),
+                json!(1.0),
+                json!(5.0)
+            ],
+            "{}: {sat}",
+            d.name
+        );
+        let (_, cats) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/categories?{range}"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(
+            cats["rows"],
+            json!([["2026-01-01", cat["id"], "退货", 1]]),
+            "{}",
+            d.name
+        );
+
+        // The same session list as a workbook, read back.
+        let resp = d
+            .cli
+            .get(format!("/api/v1/reports/sessions?{range}&format=xlsx"))
+            .header("authorization", format!("Bearer {boss}"))
+            .send()
+            .await;
+        resp.assert_status_is_ok();
+        let bytes = resp.0.into_body().into_vec().await.unwrap();
+        use calamine::Reader;
+        let mut wb: calamine::Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let sheet = wb.worksheet_range("sessions").unwrap();
+        let cell = |r: u32, c: u32| sheet.get_value((r, c)).cloned();
+        assert_eq!(cell(0, 0), Some(calamine::Data::String("客户ID".into())));
+        assert_eq!(cell(1, 0), Some(calamine::Data::String("buyer_1".into())));
+        assert_eq!(
+            cell(1, 7),
+            Some(calamine::Data::Float(60.0)),
+            "session seconds as numbers"
+        );
+        assert_eq!(sheet.height(), 4, "a header and three sessions");
+        // Bad requests are explained.
+        let (status, _) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/nonsense?{range}"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(status, 404);
+        let (status, _) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/sessions?from={t0}&to={t0}"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(status, 400);
+        let (status, _) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/sessions?{range}"),
+                &ann,
+                None,
+            )
+            .await;
+        assert_eq!(status, 403, "agents do not read reports");
     }
 }

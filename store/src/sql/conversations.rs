@@ -734,6 +734,9 @@ macro_rules! impl_conversation_store {
                     note,
                 };
                 Self::end_session(&mut tx, tenant.0, closing, now).await?;
+                // Reports count transfers within and across groups from these events.
+                let mut detail = detail;
+                detail["within"] = serde_json::Value::Bool(within);
                 let detail = detail.to_string();
                 let actor = kefu_domain::authz::subject(from);
                 let m = $crate::routing::Milestone {

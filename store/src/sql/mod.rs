@@ -10,6 +10,7 @@ pub(crate) mod conversations;
 pub(crate) mod im;
 pub(crate) mod messages;
 pub(crate) mod misc;
+pub(crate) mod reports;
 pub(crate) mod rows;
 pub(crate) mod service;
 pub(crate) mod sessions;

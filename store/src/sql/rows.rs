@@ -604,3 +604,50 @@ impl From<(i64, i64, i64, String, i64, String)> for crate::FlowVersion {
         }
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionReportRowSql {
+    pub session_id: i64,
+    pub conversation_id: i64,
+    pub buyer: String,
+    pub agent_id: Option<i64>,
+    pub skill_group_id: Option<i64>,
+    pub entered_at: i64,
+    pub queued_at: Option<i64>,
+    pub previous_at: Option<i64>,
+    pub started_at: i64,
+    pub first_reply_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub categories: String,
+    pub rating: Option<i64>,
+    pub agent_messages: i64,
+    pub buyer_messages: i64,
+}
+
+impl From<SessionReportRowSql> for crate::SessionReportRow {
+    fn from(r: SessionReportRowSql) -> Self {
+        crate::SessionReportRow {
+            session_id: r.session_id,
+            conversation_id: r.conversation_id,
+            buyer: r.buyer,
+            agent_id: r.agent_id.map(AccountId),
+            skill_group_id: r.skill_group_id.map(SkillGroupId),
+            entered_at: r.entered_at,
+            queued_at: r.queued_at,
+            previous_session_at: r.previous_at,
+            started_at: r.started_at,
+            first_reply_at: r.first_reply_at,
+            ended_at: r.ended_at,
+            end_reason: r.end_reason,
+            categories: r
+                .categories
+                .split(',')
+                .filter_map(|c| c.trim().parse().ok())
+                .collect(),
+            rating: r.rating,
+            agent_messages: r.agent_messages,
+            buyer_messages: r.buyer_messages,
+        }
+    }
+}
