@@ -99,7 +99,6 @@ impl Engine {
         text: &str,
         message: Option<&CsMessage>,
     ) -> Result<()> {
-        let settings = self.store.service_settings(tenant).await?;
         let now = self.clock.now();
         if let Some(CsMessage::SessionStart { .. }) = message {
             let (c, created) = self
@@ -107,6 +106,7 @@ impl Engine {
                 .open_conversation(tenant, buyer, &account.identifier, "im", now)
                 .await?;
             if created {
+                let settings = self.store.service_settings(tenant).await?;
                 self.greet(&c, account, &settings).await?;
             }
             return self.rating_rules(&c).await;
@@ -126,6 +126,7 @@ impl Engine {
                     .open_conversation(tenant, buyer, &account.identifier, "im", now)
                     .await?;
                 if created {
+                    let settings = self.store.service_settings(tenant).await?;
                     self.greet(&c, account, &settings).await?;
                 }
                 let Some(c) = self.store.get_conversation(tenant, c.id).await? else {
@@ -134,11 +135,14 @@ impl Engine {
                 (c, created)
             }
         };
+        // A buyer talking to their agent (the common case) needs no settings.
         if let Some(choice) = &c.pending_choice {
+            let settings = self.store.service_settings(tenant).await?;
             return self.answer_choice(&c, choice, text, &settings).await;
         }
         match c.state {
             ConversationState::Flow => {
+                let settings = self.store.service_settings(tenant).await?;
                 self.flow_input(&c, account, &settings, crate::flow::Input { text, first })
                     .await
             }

@@ -53,10 +53,7 @@ impl Engine {
     }
 
     pub(crate) async fn say_body(&self, c: &Conversation, body: serde_json::Value) {
-        let text = kefu_domain::elements::check(Some(&body)).unwrap_or_default();
-        if let Err(e) = self.post_to_buyer(c, &body, text, "robot", None).await {
-            tracing::warn!(error = %e, conversation = c.id, "a robot message was not stored");
-        }
+        self.post_notice(c, body, "robot").await;
     }
 
     /// Where the plan puts now for this tenant.
@@ -250,17 +247,19 @@ impl Engine {
             .as_ref()
             .and_then(|f| f.node(&pos.node))
             .map(|n| n.kind.clone());
-        if let (Some(flow), Some(kind @ NodeKind::Branch { .. })) = (&flow, &node) {
-            let NodeKind::Branch {
-                choices,
-                max_retries,
-                error_prompt,
-                on_fail,
-                ..
-            } = kind
-            else {
-                unreachable!("matched as a branch above")
-            };
+        if let (
+            Some(flow),
+            Some(
+                kind @ NodeKind::Branch {
+                    choices,
+                    max_retries,
+                    error_prompt,
+                    on_fail,
+                    ..
+                },
+            ),
+        ) = (&flow, &node)
+        {
             if let Some(choice) = choices.iter().find(|ch| ch.matches(input.text)) {
                 return self
                     .run(

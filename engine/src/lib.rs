@@ -133,9 +133,15 @@ impl Engine {
     /// `system`, shown as R in consoles) and announces it for delivery. A failure is logged:
     /// the state change it reports has already happened.
     async fn notify_buyer(&self, c: &Conversation, body: serde_json::Value) {
+        self.post_notice(c, body, "system").await;
+    }
+
+    /// Stores and announces a message the service side sends on its own (`system` or
+    /// `robot`); a failure is logged, as the change it reports has happened.
+    async fn post_notice(&self, c: &Conversation, body: serde_json::Value, role: &str) {
         let text = kefu_domain::elements::check(Some(&body)).unwrap_or_default();
-        if let Err(e) = self.post_to_buyer(c, &body, text, "system", None).await {
-            tracing::warn!(error = %e, conversation = c.id, "a notice to the buyer was not stored");
+        if let Err(e) = self.post_to_buyer(c, &body, text, role, None).await {
+            tracing::warn!(error = %e, conversation = c.id, role, "a message to the buyer was not stored");
         }
     }
 

@@ -144,9 +144,13 @@ pub(crate) async fn moderate(
     body: &mut Value,
 ) -> Result<bool, ImError> {
     let filter = kefu_engine::cache::filter(&state.store, tenant).await?;
-    if filter.is_empty() {
-        return Ok(false);
-    }
+    moderate_with(&filter, body)
+}
+
+fn moderate_with(
+    filter: &kefu_domain::moderation::Filter,
+    body: &mut Value,
+) -> Result<bool, ImError> {
     filter.check_body(body).map_err(|word| {
         ImError::new(
             80001,
@@ -164,7 +168,7 @@ async fn moderate_draft(call: &Call<'_>, d: &mut Draft) -> Result<(), ImError> {
         return Ok(());
     }
     let mut body: Value = serde_json::from_str(&d.body).map_err(ImError::internal)?;
-    if moderate(call.state, call.app.tenant_id, &mut body).await? {
+    if moderate_with(&filter, &mut body)? {
         d.rewrite(&body)?;
     }
     Ok(())

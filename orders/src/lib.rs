@@ -124,10 +124,14 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// The signature of a request: hex HMAC-SHA256 of `"{timestamp}\n{nonce}\n{body}"`.
 pub fn sign(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
+    hex::encode(mac(secret, timestamp, nonce, body).finalize().into_bytes())
+}
+
+fn mac(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(format!("{timestamp}\n{nonce}\n").as_bytes());
     mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    mac
 }
 
 /// Why a provider refuses a request.
@@ -158,11 +162,10 @@ pub fn verify(
     let Ok(given) = hex::decode(signature) else {
         return Err(SignatureError::Forged);
     };
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(format!("{timestamp}\n{nonce}\n").as_bytes());
-    mac.update(body);
     // Constant-time comparison.
-    mac.verify_slice(&given).map_err(|_| SignatureError::Forged)
+    mac(secret, timestamp, nonce, body)
+        .verify_slice(&given)
+        .map_err(|_| SignatureError::Forged)
 }
 
 /// A page's validity beyond its shape: what the console needs to show and link.

@@ -477,12 +477,12 @@ impl BotApi {
         let now = state.clock.now();
         // Agents see the live entries of their own groups; admins everything, or one
         // group's view.
-        let groups: Option<Vec<SkillGroupId>> = if auth.0.account.role == Role::Agent {
+        let agent = auth.0.account.role == Role::Agent;
+        let groups: Option<Vec<SkillGroupId>> = if agent {
             Some(auth.0.account.skill_group_ids.clone())
         } else {
             query.group.map(|g| vec![SkillGroupId(g)])
         };
-        let agent = auth.0.account.role == Role::Agent;
         Ok(all
             .iter()
             .filter(|e| query.keeps(e))

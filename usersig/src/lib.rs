@@ -396,32 +396,26 @@ mod tests {
 /// A tenant's back end computes it to send a buyer into Kefu's chat page without minting a
 /// UserSig itself; Kefu checks it in constant time ([`verify_link`]).
 pub fn link_signature(key: &str, sdk_app_id: u64, buyer: &str, expires: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
-    mac.update(format!("{sdk_app_id}\n{buyer}\n{expires}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(
+        link_mac(key, sdk_app_id, buyer, expires)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// Whether `sig` is the link signature of `buyer` and `expires`.
 pub fn verify_link(key: &str, sdk_app_id: u64, buyer: &str, expires: i64, sig: &str) -> bool {
-    use hmac::Mac;
-    let Some(given) = (0..sig.len())
-        .step_by(2)
-        .map(|i| {
-            sig.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-    else {
-        return false;
-    };
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
+    hex::decode(sig).is_ok_and(|given| {
+        link_mac(key, sdk_app_id, buyer, expires)
+            .verify_slice(&given)
+            .is_ok()
+    })
+}
+
+fn link_mac(key: &str, sdk_app_id: u64, buyer: &str, expires: i64) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
     mac.update(format!("{sdk_app_id}\n{buyer}\n{expires}").as_bytes());
-    mac.verify_slice(&given).is_ok()
+    mac
 }
 
 #[cfg(test)]
