@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod serve;
+mod web;
 
 use clap::{Parser, Subcommand};
 

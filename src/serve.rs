@@ -144,6 +144,10 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
             "/",
             poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs")),
         )
+        .nest(
+            "/agent",
+            crate::web::App::<crate::web::AgentConsole>::new("npm ci && npm run build"),
+        )
         .nest("/v4", gateway)
         .nest("/im", socket)
         .nest("/media", media_files);

@@ -32,6 +32,8 @@ pub enum ConversationChange {
     Recover,
     /// Taken back from a vanished agent into its group's queue.
     Requeued,
+    /// The buyer wrote to the agent serving them; the console reads the new messages.
+    Message,
 }
 
 /// What travels on the bus. Tagged so that new kinds can be added without breaking old nodes:

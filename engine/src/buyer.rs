@@ -6,6 +6,7 @@
 
 use crate::{Engine, Result};
 use kefu_domain::cs::{self, CsMessage};
+use kefu_domain::event::ConversationChange;
 use kefu_domain::{SkillGroupId, TenantId};
 use kefu_store::{Conversation, ConversationState, ServiceAccount};
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,9 @@ impl Engine {
             ConversationState::Queued | ConversationState::Assigned => {
                 if c.reply_deadline.is_some() {
                     self.store.buyer_replied(tenant, c.id).await?;
+                }
+                if c.agent_id.is_some() {
+                    self.announce(&c, ConversationChange::Message).await;
                 }
                 Ok(())
             }

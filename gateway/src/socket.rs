@@ -147,8 +147,18 @@ pub(crate) struct Peer {
 }
 
 #[handler]
-pub async fn upgrade(ws: WebSocket, state: Data<&GatewayState>) -> impl IntoResponse {
+pub async fn upgrade(
+    ws: WebSocket,
+    state: Data<&GatewayState>,
+    headers: &poem::http::HeaderMap,
+) -> impl IntoResponse {
     let state = state.clone();
+    // What the client runs on, shown to agents as the buyer's device.
+    let device = headers
+        .get(poem::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     // A small read buffer keeps idle sockets cheap; tungstenite's default is 128 KiB.
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
@@ -156,7 +166,7 @@ pub async fn upgrade(ws: WebSocket, state: Data<&GatewayState>) -> impl IntoResp
         .max_message_size(Some(MAX_FRAME))
         .max_frame_size(Some(MAX_FRAME));
     ws.config(config)
-        .on_upgrade(move |socket| serve(socket, state))
+        .on_upgrade(move |socket| serve(socket, state, device))
 }
 
 type Sink = futures::stream::SplitSink<WebSocketStream, Message>;
@@ -183,7 +193,7 @@ async fn fail_and_close(sink: &mut Sink, e: &ImError, code: u16) {
         .await;
 }
 
-async fn serve(socket: WebSocketStream, state: GatewayState) {
+async fn serve(socket: WebSocketStream, state: GatewayState, device: String) {
     let (mut sink, mut stream) = socket.split();
     let first = tokio::time::timeout(AUTH_TIMEOUT, stream.next()).await;
     let frame = match first {
@@ -249,6 +259,14 @@ async fn serve(socket: WebSocketStream, state: GatewayState) {
     let member = registration.member();
     touch(&state, &presence, &member).await;
     console_seen(&state, &peer).await;
+    if matches!(peer.login, Login::Sig { .. })
+        && let Err(e) = state
+            .store
+            .record_im_login(peer.tenant, &peer.identity, &device, state.clock.now())
+            .await
+    {
+        tracing::debug!(error = %e, "the buyer's device was not recorded");
+    }
     let mut refresh = tokio::time::interval(crate::hub::PRESENCE_REFRESH);
     state_change(&state, &peer, "Login", "Register").await;
     // How the socket ended, for the State.StateChange callback.
@@ -520,17 +538,34 @@ async fn on_frame(
             if now - last >= state.typing_interval_ms {
                 peer.last_typing
                     .store(now, std::sync::atomic::Ordering::Relaxed);
-                let event = kefu_domain::event::Event::Typing {
-                    tenant_id: peer.tenant,
-                    from: peer.identity.clone(),
-                    to,
-                };
-                if let Err(e) = state
-                    .bus
-                    .publish(kefu_domain::event::topic::SIGNALS, &event)
+                // A buyer typing to a customer-service account is shown to the agent serving
+                // them, whose console listens under its own identity.
+                let agent = match state
+                    .store
+                    .open_conversation_of(peer.tenant, &peer.identity, &to)
                     .await
                 {
-                    tracing::debug!(error = %e, "typing signal lost");
+                    Ok(c) => c.and_then(|c| c.agent_id),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "typing: the conversation was not found");
+                        None
+                    }
+                };
+                let mut targets = vec![to];
+                targets.extend(agent.map(kefu_domain::authz::subject));
+                for to in targets {
+                    let event = kefu_domain::event::Event::Typing {
+                        tenant_id: peer.tenant,
+                        from: peer.identity.clone(),
+                        to,
+                    };
+                    if let Err(e) = state
+                        .bus
+                        .publish(kefu_domain::event::topic::SIGNALS, &event)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "typing signal lost");
+                    }
                 }
             }
             true

@@ -211,6 +211,21 @@ pub trait ImStore: Send + Sync {
     async fn delete_im_account(&self, tenant: TenantId, user_id: &str) -> Result<bool>;
     /// Invalidates logins signed before `now`; returns whether the account exists.
     async fn kick_im_account(&self, tenant: TenantId, user_id: &str, now: Millis) -> Result<bool>;
+    /// Records a socket login: the client's description (User-Agent, at most 512 bytes kept)
+    /// and the time.
+    async fn record_im_login(
+        &self,
+        tenant: TenantId,
+        user_id: &str,
+        device: &str,
+        now: Millis,
+    ) -> Result<()>;
+    /// The device and time of the account's last socket login, if it has one.
+    async fn last_im_login(
+        &self,
+        tenant: TenantId,
+        user_id: &str,
+    ) -> Result<Option<(String, Millis)>>;
 }
 
 /// C2C messages between two identifiers of a tenant.
@@ -282,6 +297,17 @@ pub trait MessageStore: Send + Sync {
         a: &str,
         b: &str,
         before_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>>;
+    /// The messages between `a` and `b` stored in `[from, to)` (ms), oldest first, at most
+    /// `limit`.
+    async fn messages_in_period(
+        &self,
+        tenant: TenantId,
+        a: &str,
+        b: &str,
+        from: Millis,
+        to: Millis,
         limit: i64,
     ) -> Result<Vec<StoredMessage>>;
     /// Messages of the tenant whose text contains `query` (any language, case-insensitive),

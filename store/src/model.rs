@@ -596,6 +596,8 @@ pub struct ConversationFilter {
     pub skill_group: Option<SkillGroupId>,
     /// Only conversations not ended (queued, assigned, flow).
     pub open_only: bool,
+    /// Only this buyer's conversations.
+    pub buyer: Option<String>,
     pub limit: i64,
 }
 

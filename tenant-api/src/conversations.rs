@@ -90,6 +90,10 @@ pub struct ConversationDto {
     /// The buyer's messages not yet read on the service side (`scope=mine`, open
     /// conversations; mark them read with `POST /api/v1/conversations/{id}/read`).
     pub unread: i64,
+    /// The newest message between the buyer and the service account (`scope=mine`), for
+    /// the incoming list's preview.
+    #[oai(skip_serializing_if_is_none)]
+    pub last_message: Option<MessageDto>,
     pub end_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -110,6 +114,7 @@ fn dto(c: Conversation, queue_position: Option<i64>) -> ConversationDto {
         requeue_at: c.requeue_at,
         choosing_group: c.pending_choice.is_some(),
         unread: 0,
+        last_message: None,
         end_reason: c.end_reason,
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -173,6 +178,31 @@ pub struct MessageDto {
 pub struct ReadRequest {
     /// The last message read (its `seq`).
     pub seq: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct TypingDto {
+    /// Whether the signal went out (it is dropped, never queued, when the bus is down).
+    pub delivered: bool,
+}
+
+/// Who the buyer is, for the console's right pane.
+#[derive(Debug, Object)]
+pub struct BuyerDto {
+    /// The buyer's IM identifier.
+    pub identifier: String,
+    /// The nickname the tenant imported (empty when none).
+    pub nick: String,
+    pub face_url: String,
+    /// `im`, `web`, `wechat` or `app`, of this conversation.
+    pub channel: String,
+    /// What the buyer's last socket login ran on (its User-Agent); empty for REST-only
+    /// buyers.
+    pub device: String,
+    /// When the buyer last logged in over the socket, in ms.
+    pub last_login_at: Option<i64>,
+    /// When the IM account was created, in ms.
+    pub first_seen_at: Option<i64>,
 }
 
 #[derive(Debug, Object)]
@@ -270,6 +300,42 @@ impl ConversationsApi {
             .await?
             .ok_or_else(|| ApiError::not_found("conversation"))?;
         Ok((tenant, c))
+    }
+
+    /// Refuses unless the caller is an administrator, serves or served the conversation, or
+    /// serves the same buyer now (their past contacts are the buyer's history).
+    async fn may_look_back(state: &State, auth: &Auth, c: &Conversation) -> Result<(), ApiError> {
+        if Self::own_or_admin(state, auth, c).await.is_ok() {
+            return Ok(());
+        }
+        let me = auth.0.account.id;
+        let served = state
+            .store
+            .sessions_of(c.tenant_id, c.id)
+            .await?
+            .iter()
+            .any(|s| s.agent_id == Some(me));
+        if served {
+            return Ok(());
+        }
+        let filter = ConversationFilter {
+            buyer: Some(c.buyer.clone()),
+            agent: Some(me),
+            open_only: true,
+            limit: 1,
+            ..Default::default()
+        };
+        if state
+            .store
+            .list_conversations(c.tenant_id, &filter)
+            .await?
+            .is_empty()
+        {
+            return Err(ApiError::forbidden(
+                "you may read the conversations of buyers you serve now or served before",
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses unless the caller serves the conversation or is an administrator.
@@ -386,6 +452,7 @@ impl ConversationsApi {
                     ..Default::default()
                 };
                 let list = state.store.list_conversations(tenant, &filter).await?;
+                let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
                 let mut out = Vec::with_capacity(list.len());
                 for c in list {
                     let unread = if c.state == ConversationState::Ended {
@@ -393,8 +460,18 @@ impl ConversationsApi {
                     } else {
                         state.store.unread_count(tenant, &c).await?
                     };
+                    let last = state
+                        .store
+                        .messages_before(tenant, &c.buyer, &c.service_account, i64::MAX, 1)
+                        .await?
+                        .into_iter()
+                        .next()
+                        .map(|m| {
+                            message_dto(&state, tenant, secret.as_deref(), Some(&c.buyer), me, m)
+                        });
                     let mut d = dto(c, None);
                     d.unread = unread;
+                    d.last_message = last;
                     out.push(d);
                 }
                 Ok(Json(out))
@@ -691,6 +768,181 @@ impl ConversationsApi {
             tracing::debug!(error = %e, "a read receipt was stored but not announced");
         }
         Ok(Json(ReadDto { read_seq }))
+    }
+
+    /// The buyer of a conversation
+    ///
+    /// Identifier, nickname, channel and device, for the console's right pane.
+    ///
+    /// Errors: 403 `forbidden` (another agent's conversation); 404 `not_found`.
+    #[oai(
+        path = "/conversations/:id/buyer",
+        method = "get",
+        operation_id = "conversationBuyer"
+    )]
+    async fn buyer(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+    ) -> Result<Json<BuyerDto>, ApiError> {
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::READ).await?;
+        Self::own_or_admin(&state, &auth, &c).await?;
+        let account = state.store.get_im_account(tenant, &c.buyer).await?;
+        let login = state.store.last_im_login(tenant, &c.buyer).await?;
+        Ok(Json(BuyerDto {
+            nick: account.as_ref().map(|a| a.nick.clone()).unwrap_or_default(),
+            face_url: account
+                .as_ref()
+                .map(|a| a.face_url.clone())
+                .unwrap_or_default(),
+            first_seen_at: account.map(|a| a.created_at),
+            device: login.as_ref().map(|l| l.0.clone()).unwrap_or_default(),
+            last_login_at: login.map(|l| l.1),
+            identifier: c.buyer,
+            channel: c.channel,
+        }))
+    }
+
+    /// A conversation
+    ///
+    /// One conversation, for whoever may read its transcript (see
+    /// `GET /conversations/{id}/transcript`).
+    ///
+    /// Errors: 403 `forbidden`; 404 `not_found`.
+    #[oai(
+        path = "/conversations/:id",
+        method = "get",
+        operation_id = "getConversation"
+    )]
+    async fn get_one(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+    ) -> Result<Json<ConversationDto>, ApiError> {
+        let (_, c) = Self::load(&state, &auth, id.0, action::READ).await?;
+        Self::may_look_back(&state, &auth, &c).await?;
+        Ok(Json(dto(c, None)))
+    }
+
+    /// The buyer's contact history
+    ///
+    /// Every conversation of this conversation's buyer, newest first (at most 50), for the
+    /// console's contact history. Open one with `GET /conversations/{id}/transcript`.
+    ///
+    /// Errors: 403 `forbidden` (another agent's conversation); 404 `not_found`.
+    #[oai(
+        path = "/conversations/:id/contacts",
+        method = "get",
+        operation_id = "buyerContacts"
+    )]
+    async fn contacts(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+    ) -> Result<Json<Vec<ConversationDto>>, ApiError> {
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::READ).await?;
+        Self::own_or_admin(&state, &auth, &c).await?;
+        let filter = ConversationFilter {
+            buyer: Some(c.buyer.clone()),
+            limit: 50,
+            ..Default::default()
+        };
+        let list = state.store.list_conversations(tenant, &filter).await?;
+        Ok(Json(list.into_iter().map(|c| dto(c, None)).collect()))
+    }
+
+    /// A transcript
+    ///
+    /// The messages between the conversation's buyer and service account stored from
+    /// `from` to `to` (ms, `to` exclusive; by default the conversation's own span), oldest
+    /// first, at most 2,000. Administrators, the agents who served it, and the agent serving
+    /// the same buyer now (their past contacts) may read it.
+    ///
+    /// Errors: 400 `validation_failed` (`from` after `to`); 403 `forbidden`; 404 `not_found`.
+    #[oai(
+        path = "/conversations/:id/transcript",
+        method = "get",
+        operation_id = "conversationTranscript"
+    )]
+    async fn transcript(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+        from: Query<Option<i64>>,
+        to: Query<Option<i64>>,
+    ) -> Result<Json<Vec<MessageDto>>, ApiError> {
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::READ).await?;
+        let me = auth.0.account.id;
+        Self::may_look_back(&state, &auth, &c).await?;
+        let from = from.0.unwrap_or(c.created_at);
+        let to = to.0.unwrap_or(if c.state == ConversationState::Ended {
+            c.updated_at + 1
+        } else {
+            i64::MAX
+        });
+        if from > to {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                "`from` is after `to`; give the earlier time first",
+            ));
+        }
+        let page = state
+            .store
+            .messages_in_period(tenant, &c.buyer, &c.service_account, from, to, 2000)
+            .await?;
+        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        Ok(Json(
+            page.into_iter()
+                .map(|m| message_dto(&state, tenant, secret.as_deref(), Some(&c.buyer), me, m))
+                .collect(),
+        ))
+    }
+
+    /// Tell the buyer the agent is typing
+    ///
+    /// The serving agent is typing a reply: the buyer's open sockets get `{"type": "typing",
+    /// "from": "<service account>"}`. Nothing is stored; consoles send it at most once a
+    /// second while the agent types.
+    ///
+    /// Errors: 403 `forbidden`; 404 `not_found`; 409 `state_conflict` (ended).
+    #[oai(
+        path = "/conversations/:id/typing",
+        method = "post",
+        operation_id = "agentTyping"
+    )]
+    async fn typing(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        id: Path<i64>,
+    ) -> Result<Json<TypingDto>, ApiError> {
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::WRITE).await?;
+        if c.agent_id != Some(auth.0.account.id) {
+            return Err(ApiError::forbidden(
+                "only the agent serving this buyer can show them typing",
+            ));
+        }
+        if c.state == ConversationState::Ended {
+            return Err(ApiError::new(
+                ErrorCode::StateConflict,
+                "this conversation has ended",
+            ));
+        }
+        let event = kefu_domain::event::Event::Typing {
+            tenant_id: tenant,
+            from: c.service_account.clone(),
+            to: c.buyer.clone(),
+        };
+        let delivered = state
+            .bus
+            .publish(kefu_domain::event::topic::SIGNALS, &event)
+            .await
+            .is_ok();
+        Ok(Json(TypingDto { delivered }))
     }
 
     /// Transfer a conversation

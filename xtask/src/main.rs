@@ -11,7 +11,8 @@ use std::time::Duration;
 const USAGE: &str = "usage: cargo xtask <command>
 
   run [--release]     build and run Kefu on the embedded default with the demo tenant
-  test                run every test (PostgreSQL and Redis too when they answer locally)
+  test                run every test (PostgreSQL and Redis too when they answer locally),
+                      then the front ends' checks and the browser tests (Chromium)
   openapi [--check]   regenerate openapi/openapi.json, or check it is current
   fences              check that crates depend only in the allowed direction
   bench gateway [--seconds N]
@@ -66,6 +67,8 @@ fn status(mut cmd: Command) -> Result<()> {
 }
 
 fn run(release: bool) -> Result<()> {
+    // Release builds embed the consoles, so they are built first.
+    build_web()?;
     let mut cmd = cargo();
     cmd.args(["run", "--package", "kefu"]);
     if release {
@@ -138,12 +141,95 @@ fn test() -> Result<()> {
             }
         );
     }
-    run_and_tally(cmd)
+    let (passed, failed, skipped) = run_and_tally(cmd)?;
+    // The front ends: type checks, lint and unit tests, then the browser tests against the
+    // debug binary the cargo tests just built.
+    build_web()?;
+    status(npm(&["run", "check"]))?;
+    let browser = std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
+    let (b_passed, b_failed, b_skipped) = if Path::new(&browser).exists() {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"));
+        let mut e2e = npm(&["run", "e2e"]);
+        e2e.env("KEFU_BIN", target.join("debug").join("kefu"))
+            .env("CHROMIUM", &browser);
+        node_tally(e2e)?
+    } else {
+        eprintln!(
+            "xtask: no Chromium at {} (apt-get install chromium, or set CHROMIUM): the browser tests are skipped",
+            Path::new(&browser).display()
+        );
+        (0, 0, 1)
+    };
+    println!(
+        "all tests: {} passed, {} failed, {} skipped (cargo {passed}/{failed}/{skipped}, browser {b_passed}/{b_failed}/{b_skipped})",
+        passed + b_passed,
+        failed + b_failed,
+        skipped + b_skipped
+    );
+    Ok(())
+}
+
+fn npm(args: &[&str]) -> Command {
+    let mut c = Command::new("npm");
+    c.current_dir(root()).args(args);
+    c
+}
+
+/// Installs the front ends' packages when `package-lock.json` changed since the last
+/// install, then builds every app (the binary serves their `dist/` folders).
+fn build_web() -> Result<()> {
+    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock = modified(root().join("package-lock.json"));
+    let installed = modified(root().join("node_modules/.package-lock.json"));
+    if installed.is_none() || lock > installed {
+        status(npm(&["ci", "--no-audit", "--no-fund"]))
+            .context("installing the front ends' packages needs Node.js 20.19 or later with npm")?;
+    }
+    status(npm(&["run", "build"]))
+}
+
+/// Runs a `node --test` suite, passing its output through, and reads its pass, fail and
+/// skip counts.
+fn node_tally(mut cmd: Command) -> Result<(u64, u64, u64)> {
+    use std::io::{BufRead, BufReader, Write};
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().context("starting the browser tests")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (mut passed, mut failed, mut skipped) = (0u64, 0u64, 0u64);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        let mut words = line.split_whitespace();
+        if words.next() != Some("#") {
+            continue;
+        }
+        let (Some(label), Some(n)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let n: u64 = n.parse().unwrap_or(0);
+        match label {
+            "pass" => passed += n,
+            "fail" | "cancelled" => failed += n,
+            "skipped" | "todo" => skipped += n,
+            _ => {}
+        }
+    }
+    let st = child.wait()?;
+    if !st.success() || failed > 0 {
+        bail!("the browser tests failed ({st})");
+    }
+    if passed == 0 {
+        bail!("no browser test ran");
+    }
+    Ok((passed, failed, skipped))
 }
 
 /// Runs `cargo test`, passing its output through, and ends with one line that adds up every
 /// harness's `test result:` line, so the total is read in one place.
-fn run_and_tally(mut cmd: Command) -> Result<()> {
+fn run_and_tally(mut cmd: Command) -> Result<(u64, u64, u64)> {
     use std::io::{BufRead, BufReader, Write};
     cmd.stdout(std::process::Stdio::piped());
     let mut child = cmd.spawn().context("starting cargo test")?;
@@ -177,7 +263,7 @@ fn run_and_tally(mut cmd: Command) -> Result<()> {
     if passed == 0 {
         bail!("no test ran");
     }
-    Ok(())
+    Ok((passed, failed, ignored))
 }
 
 fn openapi(check: bool) -> Result<()> {

@@ -934,6 +934,7 @@ macro_rules! impl_conversation_store {
                      and ($3 is null or state = $3) \
                      and ($4 is null or skill_group_id = $4) \
                      and ($5 = false or state <> 'ended') \
+                     and ($7 is null or buyer = $7) \
                      order by updated_at desc, id desc limit $6"
                 ))
                 .bind(tenant.0)
@@ -942,6 +943,7 @@ macro_rules! impl_conversation_store {
                 .bind(filter.skill_group.map(|g| g.0))
                 .bind(filter.open_only)
                 .bind(if filter.limit > 0 { filter.limit } else { 100 })
+                .bind(filter.buyer.as_deref())
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(Into::into).collect())

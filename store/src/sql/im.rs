@@ -200,6 +200,45 @@ macro_rules! impl_im_store {
                 }))
             }
 
+            async fn record_im_login(
+                &self,
+                tenant: kefu_domain::TenantId,
+                user_id: &str,
+                device: &str,
+                now: i64,
+            ) -> $crate::Result<()> {
+                let mut end = device.len().min(512);
+                while !device.is_char_boundary(end) {
+                    end -= 1;
+                }
+                sqlx::query(
+                    "update im_accounts set device = $3, last_login_at = $4 \
+                     where tenant_id = $1 and user_id = $2",
+                )
+                .bind(tenant.0)
+                .bind(user_id)
+                .bind(&device[..end])
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn last_im_login(
+                &self,
+                tenant: kefu_domain::TenantId,
+                user_id: &str,
+            ) -> $crate::Result<Option<(String, i64)>> {
+                let row: Option<(String, Option<i64>)> = sqlx::query_as(
+                    "select device, last_login_at from im_accounts where tenant_id = $1 and user_id = $2",
+                )
+                .bind(tenant.0)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(|(device, at)| at.map(|at| (device, at))))
+            }
+
             async fn delete_im_account(&self, tenant: kefu_domain::TenantId, user_id: &str) -> $crate::Result<bool> {
                 let n = sqlx::query("delete from im_accounts where tenant_id = $1 and user_id = $2")
                     .bind(tenant.0)

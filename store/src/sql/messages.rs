@@ -337,6 +337,34 @@ macro_rules! impl_message_store {
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
+            async fn messages_in_period(
+                &self,
+                tenant: kefu_domain::TenantId,
+                a: &str,
+                b: &str,
+                from: i64,
+                to: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::StoredMessage>> {
+                let Some(chat_id) = self.chat_id(tenant, a, b).await? else {
+                    return Ok(Vec::new());
+                };
+                let rows: Vec<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
+                    "select ",
+                    $crate::sql::rows::message_columns!(),
+                    " from messages where chat_id = $1 and tenant_id = $2 \
+                     and created_at >= $3 and created_at < $4 order by seq limit $5"
+                ))
+                .bind(chat_id)
+                .bind(tenant.0)
+                .bind(from)
+                .bind(to)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
             async fn search_messages(
                 &self,
                 tenant: kefu_domain::TenantId,
