@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
 export const PASSWORD = 'Demo#e2e2026'
-const BIN = process.env.KEFU_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'kefu')
+const BIN = process.env.E2E_KEFU_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'kefu')
 
 async function freePort() {
   return await new Promise((ok, fail) => {

@@ -155,6 +155,18 @@ describe('agent console', () => {
     )
   })
 
+  it('shows an offline banner while the server is down, then misses nothing', async () => {
+    await kefu.kill()
+    await page1.locator('[data-test=offline]').waitFor()
+    await kefu.launch()
+    await im.say(BUYER, '重启后的第一条')
+    await im.say(BUYER, '重启后的第二条')
+    await page1.locator('[data-test=offline]').waitFor({ state: 'detached', timeout: 20_000 })
+    const pane = page1.locator('[data-test=messages]')
+    await pane.getByText('重启后的第二条').waitFor()
+    await pane.getByText('重启后的第一条').waitFor()
+  })
+
   it('transfers the buyer to the second agent', async () => {
     await page2.click('[data-test=status]')
     await eventually('agent2 online', async () => ((await page2.locator('[data-test=status] input').isChecked()) ? true : null))

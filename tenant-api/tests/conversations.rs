@@ -1604,3 +1604,199 @@ async fn reports_count_a_scripted_day_and_export_it_to_excel() {
         assert_eq!(status, 403, "agents do not read reports");
     }
 }
+
+#[tokio::test]
+async fn the_console_hears_the_buyer_and_reads_who_they_are_and_what_came_before() {
+    for db in databases().await {
+        let d = desk(db).await;
+        let store = d.engine.store.clone();
+        let mut signals = d.bus.subscribe(topic::SIGNALS).await.unwrap();
+        let mut changes = d.bus.subscribe(topic::CONVERSATIONS).await.unwrap();
+        let ann = d.login("ann").await;
+        d.status(&ann, "online").await;
+        store
+            .import_im_account(
+                d.tenant,
+                &kefu_store::ImAccount {
+                    user_id: "buyer_9".into(),
+                    nick: "九号买家".into(),
+                    face_url: String::new(),
+                    kind: 0,
+                    created_at: 5,
+                    kicked_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .record_im_login(d.tenant, "buyer_9", "Mozilla/5.0 (iPhone)", 7)
+            .await
+            .unwrap();
+        let first = d
+            .engine
+            .request_human(d.tenant, "buyer_9", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        // The buyer writes to Ann: stored by the gateway, then acted on.
+        let body = r#"[{"MsgType":"TIMTextElem","MsgContent":{"Text":"发货了吗"}}]"#;
+        store
+            .append_message(
+                d.tenant,
+                kefu_store::NewMessage {
+                    from_account: "buyer_9".into(),
+                    to_account: "@customer_service_account".into(),
+                    msg_seq: 0,
+                    msg_random: 1,
+                    msg_time: 1,
+                    content_crc: 1,
+                    body: body.into(),
+                    cloud_custom_data: String::new(),
+                    text: "发货了吗".into(),
+                    created_at: d.clock.now(),
+                    callback: None,
+                    sender_role: String::new(),
+                    agent_id: None,
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let app = store.get_im_app(d.tenant).await.unwrap().unwrap();
+        d.engine
+            .buyer_wrote(
+                d.tenant,
+                "buyer_9",
+                &app.service_accounts[0],
+                "发货了吗",
+                None,
+            )
+            .await;
+        let mut told = false;
+        while let Ok(Some(e)) = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            futures::StreamExt::next(&mut changes),
+        )
+        .await
+        {
+            if let Event::Conversation {
+                conversation_id,
+                change: kefu_domain::event::ConversationChange::Message,
+                agent_id,
+                ..
+            } = e
+                && conversation_id == first.id
+            {
+                assert!(agent_id.is_some());
+                told = true;
+            }
+        }
+        assert!(told, "{}: the console was not told of the message", d.name);
+
+        // The incoming list carries the newest message for its preview.
+        let (_, mine) = d.call("GET", "/api/v1/conversations", &ann, None).await;
+        assert_eq!(
+            mine[0]["last_message"]["msg_body"][0]["MsgContent"]["Text"], "发货了吗",
+            "{}: {mine}",
+            d.name
+        );
+        assert_eq!(mine[0]["unread"], 1);
+
+        // Ann typing reaches the buyer; Bob, who does not serve them, may not.
+        let typing = format!("/api/v1/conversations/{}/typing", first.id);
+        let (status, _) = d.call("POST", &typing, &ann, Some(json!({}))).await;
+        assert_eq!(status, 200);
+        let signal = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            futures::StreamExt::next(&mut signals),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            signal,
+            Event::Typing {
+                tenant_id: d.tenant,
+                from: "@customer_service_account".into(),
+                to: "buyer_9".into()
+            }
+        );
+        let bob = d.login("bob").await;
+        assert_eq!(d.call("POST", &typing, &bob, Some(json!({}))).await.0, 403);
+
+        // Who the buyer is.
+        let path = format!("/api/v1/conversations/{}", first.id);
+        let (status, buyer) = d.call("GET", &format!("{path}/buyer"), &ann, None).await;
+        assert_eq!(status, 200, "{buyer}");
+        assert_eq!(
+            (&buyer["nick"], &buyer["device"], &buyer["last_login_at"]),
+            (
+                &json!("九号买家"),
+                &json!("Mozilla/5.0 (iPhone)"),
+                &json!(7)
+            ),
+            "{buyer}"
+        );
+        assert_eq!(
+            d.call("GET", &format!("{path}/buyer"), &bob, None).await.0,
+            403
+        );
+
+        // Ann ends it; the buyer comes back and Bob serves them: he may read the earlier
+        // contact; Cat, who serves neither, may not.
+        let (status, _) = d
+            .call("POST", &format!("{path}/end"), &ann, Some(json!({})))
+            .await;
+        assert_eq!(status, 200);
+        d.status(&ann, "suspended").await;
+        d.status(&bob, "online").await;
+        let second = d
+            .engine
+            .request_human(d.tenant, "buyer_9", "@customer_service_account", d.group)
+            .await
+            .unwrap();
+        let (_, contacts) = d
+            .call(
+                "GET",
+                &format!("/api/v1/conversations/{}/contacts", second.id),
+                &bob,
+                None,
+            )
+            .await;
+        let ids: Vec<i64> = contacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [second.id, first.id], "{}: {contacts}", d.name);
+        let (status, transcript) = d
+            .call("GET", &format!("{path}/transcript"), &bob, None)
+            .await;
+        assert_eq!(status, 200, "{transcript}");
+        let texts: Vec<&str> = transcript
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["msg_body"][0]["MsgContent"]["Text"].as_str())
+            .collect();
+        assert!(texts.contains(&"发货了吗"), "{texts:?}");
+        assert_eq!(d.call("GET", &path, &bob, None).await.0, 200);
+        let cat = d.login("cat").await;
+        assert_eq!(
+            d.call("GET", &format!("{path}/transcript"), &cat, None)
+                .await
+                .0,
+            403
+        );
+        assert_eq!(d.call("GET", &path, &cat, None).await.0, 403);
+        let (status, bad) = d
+            .call(
+                "GET",
+                &format!("{path}/transcript?from=10&to=5"),
+                &bob,
+                None,
+            )
+            .await;
+        assert_eq!((status, &bad["code"]), (400, &json!("validation_failed")));
+    }
+}

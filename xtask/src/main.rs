@@ -152,7 +152,7 @@ fn test() -> Result<()> {
             .map(PathBuf::from)
             .unwrap_or_else(|| root().join("target"));
         let mut e2e = npm(&["run", "e2e"]);
-        e2e.env("KEFU_BIN", target.join("debug").join("kefu"))
+        e2e.env("E2E_KEFU_BIN", target.join("debug").join("kefu"))
             .env("CHROMIUM", &browser);
         node_tally(e2e)?
     } else {

@@ -11,6 +11,12 @@ import { ConsoleSocket, type Ended, type Frame } from '../lib/socket'
 export const PAGE = 10
 const TYPING_SHOWN_MS = 4000
 
+/** Runs a refresh whose failure needs no message of its own: the offline banner, or the next
+ *  refresh, covers it. */
+function quietly(p: Promise<unknown>) {
+  p.catch((e) => console.warn('kefu: refresh failed', e))
+}
+
 export interface Entry {
   conversation: Conversation
   /** No longer this agent's (transferred away or taken back); kept greyed until reload. */
@@ -53,7 +59,7 @@ export const useDesk = defineStore('desk', () => {
       onReady: () => {
         connected.value = true
         everConnected.value = true
-        void reload()
+        quietly(reload())
       },
       onDown: () => (connected.value = false),
       onEnded: (reason) => {
@@ -63,9 +69,10 @@ export const useDesk = defineStore('desk', () => {
       onFrame: handle,
     })
     socket.start()
+    // Failures here (the server away) show as the offline banner; the next tick retries.
     timers = [
-      setInterval(() => void api.POST('/api/v1/auth/heartbeat'), 30_000),
-      setInterval(() => void loadQueue(), 10_000),
+      setInterval(() => void api.POST('/api/v1/auth/heartbeat').catch(() => undefined), 30_000),
+      setInterval(() => void loadQueue().catch(() => undefined), 10_000),
     ]
   }
 
@@ -132,13 +139,14 @@ export const useDesk = defineStore('desk', () => {
   function handle(frame: Frame) {
     if (frame.type === 'conversation') {
       if (frame.change === 'message') {
-        void loadList()
-        if (frame.conversation_id === currentId.value) void catchUp(frame.conversation_id)
+        // The open chat is read first, so that the list shows it without an unread count.
+        const open = frame.conversation_id === currentId.value
+        quietly((open ? catchUp(frame.conversation_id) : Promise.resolve()).then(loadList))
       } else {
-        void loadList()
-        void loadStatus()
-        void loadQueue()
-        if (frame.conversation_id === currentId.value) void catchUp(frame.conversation_id)
+        quietly(loadList())
+        quietly(loadStatus())
+        quietly(loadQueue())
+        if (frame.conversation_id === currentId.value) quietly(catchUp(frame.conversation_id))
       }
     } else if (frame.type === 'typing') {
       typingUntil.set(frame.from, Date.now() + TYPING_SHOWN_MS)
@@ -201,6 +209,11 @@ export const useDesk = defineStore('desk', () => {
     const m = await call(
       api.POST('/api/v1/conversations/{id}/messages', { params: { path: { id } }, body: { msg_body: msgBody } }),
     )
+    return sent(id, m)
+  }
+
+  /** Shows a message this console sent (the server does not echo it on the socket). */
+  function sent(id: number, m: Message) {
     messages.set(id, merge(messages.get(id) ?? [], [m]))
     const entry = entries.get(id)
     if (entry) entry.conversation.last_message = m
@@ -256,6 +269,7 @@ export const useDesk = defineStore('desk', () => {
     sendText,
     sendImage,
     send,
+    sent,
     typing,
     isTyping,
     afterLeaving,
