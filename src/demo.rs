@@ -352,3 +352,56 @@ async fn seed_bot(
         )
         .await
 }
+
+/// The demo shop's sample buyers and their nicknames.
+pub const BUYERS: &[(&str, &str)] = &[
+    ("buyer_zhang", "张先生"),
+    ("buyer_li", "李女士"),
+    ("buyer_wang", "王同学"),
+];
+
+#[derive(serde::Deserialize)]
+pub struct LinkQuery {
+    buyer: String,
+}
+
+/// `GET /demo/link?buyer=`: a chat link for one of the sample buyers, signed as a shop's
+/// back end would sign it (docs/protocol.md, "Signed buyer links"), valid for an hour.
+#[poem::handler]
+pub async fn link(
+    poem::web::Query(q): poem::web::Query<LinkQuery>,
+    store: poem::web::Data<&std::sync::Arc<dyn kefu_store::Store>>,
+    clock: poem::web::Data<&std::sync::Arc<dyn kefu_domain::Clock>>,
+) -> poem::Response {
+    let refuse = |status: poem::http::StatusCode, message: &str| {
+        poem::Response::builder()
+            .status(status)
+            .content_type("application/json")
+            .body(serde_json::json!({ "code": "bad_request", "message": message }).to_string())
+    };
+    let Some((buyer, nick)) = BUYERS.iter().find(|(b, _)| *b == q.buyer) else {
+        return refuse(
+            poem::http::StatusCode::BAD_REQUEST,
+            "pick one of the demo buyers: buyer_zhang, buyer_li, buyer_wang",
+        );
+    };
+    let app = match store.find_tenant_by_code(TENANT).await {
+        Ok(Some(t)) => store.get_im_app(t.id).await.ok().flatten(),
+        _ => None,
+    };
+    let Some(app) = app else {
+        return refuse(
+            poem::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the demo tenant is missing; start Kefu with --demo",
+        );
+    };
+    let expires = clock.now() / 1000 + 3600;
+    let sig = kefu_usersig::link_signature(&app.secret_key, app.sdk_app_id as u64, buyer, expires);
+    let url = format!(
+        "/chat/{TENANT}?buyer={buyer}&expires={expires}&sig={sig}&nick={}",
+        url::form_urlencoded::byte_serialize(nick.as_bytes()).collect::<String>()
+    );
+    poem::Response::builder()
+        .content_type("application/json")
+        .body(serde_json::json!({ "url": url }).to_string())
+}

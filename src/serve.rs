@@ -148,6 +148,10 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
             "/agent",
             crate::web::App::<crate::web::AgentConsole>::new("npm ci && npm run build"),
         )
+        .nest(
+            "/chat",
+            crate::web::App::<crate::web::BuyerChat>::new("npm ci && npm run build"),
+        )
         .nest("/v4", gateway)
         .nest("/im", socket)
         .nest("/media", media_files);
@@ -165,10 +169,20 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
                 Some(secret)
             })
         });
-        app = app.nest(
-            "/demo",
-            kefu_orders::sample::routes(lookup, clock.clone(), &crate::demo::self_url(&config)),
-        );
+        // The demo shop page, and the signed links it opens the chat with.
+        let shop =
+            kefu_orders::sample::routes(lookup, clock.clone(), &crate::demo::self_url(&config))
+                .at(
+                    "/",
+                    crate::web::Page::<crate::web::BuyerChat>::new("shop.html"),
+                )
+                .at(
+                    "/link",
+                    poem::get(crate::demo::link)
+                        .data(state.store.clone())
+                        .data(clock.clone()),
+                );
+        app = app.nest("/demo", shop);
     }
     let app = app
         .nest("/", kefu_tenant_api::routes(state))

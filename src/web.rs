@@ -1,4 +1,5 @@
-//! The browser apps: the agent console at `/agent/`, built by Vite into `agent-console/dist`.
+//! The browser apps: the agent console at `/agent/` (`agent-console/dist`) and the buyer
+//! chat at `/chat/` (`gateway/widget/dist`: the hosted page, `widget.js`, the demo shop).
 //!
 //! Release builds carry the files inside the binary; debug builds read them from the folder
 //! at each request, so `npm run build` shows up without recompiling. A path the app does not
@@ -12,6 +13,49 @@ use rust_embed::Embed;
 #[folder = "$CARGO_MANIFEST_DIR/agent-console/dist/"]
 #[allow_missing = true]
 pub struct AgentConsole;
+
+#[derive(Embed)]
+#[folder = "$CARGO_MANIFEST_DIR/gateway/widget/dist/"]
+#[allow_missing = true]
+pub struct BuyerChat;
+
+/// Serves one file of an app, whatever the path (the demo shop's page at `/demo/`).
+pub struct Page<E> {
+    name: &'static str,
+    _files: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E: Embed + Send + Sync> Page<E> {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            _files: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<E: Embed + Send + Sync> Endpoint for Page<E> {
+    type Output = Response;
+
+    async fn call(&self, _req: Request) -> Result<Self::Output> {
+        Ok(match E::get(self.name) {
+            Some(file) => Response::builder()
+                .header(header::CONTENT_TYPE, file.metadata.mimetype())
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(file.data.into_owned()),
+            None => missing("npm ci && npm run build"),
+        })
+    }
+}
+
+fn missing(build_hint: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SERVICE_UNAVAILABLE)
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "This page is not built into this server. Build it with `{build_hint}` (cargo xtask run does it for you), then reload."
+        ))
+}
 
 /// Serves an app built into `E` under the path it is nested at.
 pub struct App<E> {
@@ -38,15 +82,7 @@ impl<E: Embed + Send + Sync> Endpoint for App<E> {
             Some(f) if !path.is_empty() => (f, path),
             _ => match E::get("index.html") {
                 Some(f) => (f, "index.html"),
-                None => {
-                    return Ok(Response::builder()
-                        .status(StatusCode::SERVICE_UNAVAILABLE)
-                        .content_type("text/plain; charset=utf-8")
-                        .body(format!(
-                            "This page is not built into this server. Build it with `{}` (cargo xtask run does it for you), then reload.",
-                            self.build_hint
-                        )));
-                }
+                None => return Ok(missing(self.build_hint)),
             },
         };
         // Vite names built assets by content, so they never change; the page itself must
@@ -94,6 +130,15 @@ mod tests {
         asset.assert_status_is_ok();
         asset.assert_header(header::CONTENT_TYPE, "text/javascript");
         asset.assert_header(header::CACHE_CONTROL, "public, max-age=31536000, immutable");
+    }
+
+    #[tokio::test]
+    async fn a_page_is_one_file_at_any_path() {
+        let app = poem::Route::new().nest("/demo", Page::<Sample>::new("index.html"));
+        let resp = TestClient::new(app).get("/demo/").send().await;
+        resp.assert_status_is_ok();
+        resp.assert_text("<!doctype html><title>sample</title>\n")
+            .await;
     }
 
     #[tokio::test]

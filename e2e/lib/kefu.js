@@ -162,12 +162,27 @@ export class Im {
   }
 }
 
-export async function browser() {
+export async function browser(extra = []) {
   return await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extra],
   })
+}
+
+/** Logs an agent into the console in a new browser context; answers the page. */
+export async function agentPage(chromium, kefu, username, password = PASSWORD) {
+  const context = await chromium.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' })
+  await context.grantPermissions(['notifications'], { origin: kefu.url })
+  const page = await context.newPage()
+  page.on('dialog', (d) => void d.accept())
+  await page.goto(`${kefu.url}/agent/login`)
+  await page.fill('input[name=tenant]', 'demo')
+  await page.fill('input[name=username]', username)
+  await page.fill('input[name=password]', password)
+  await page.click('[data-test=login]')
+  await page.locator('[data-test=status]').waitFor()
+  return page
 }
 
 /** Waits until `check` returns a truthy value (polling), or fails with `what`. */

@@ -5,7 +5,7 @@ import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
 import { api, call, uploadImage, type Conversation, type Message } from '../api/client'
 import { alertNewBuyer, silence } from '../lib/alert'
-import { merge } from '../lib/messages'
+import { merge } from '@kefu/shared/messages'
 import { ConsoleSocket, type Ended, type Frame } from '../lib/socket'
 
 export const PAGE = 10
@@ -40,6 +40,7 @@ export const useDesk = defineStore('desk', () => {
   let timers: ReturnType<typeof setInterval>[] = []
   let loadedOnce = false
   let lastTyping = 0
+  let typingTimer: ReturnType<typeof setTimeout> | undefined
   let alertTitle = '有新用户接入'
   let onEnded: (reason: Ended) => void = () => {}
 
@@ -227,12 +228,19 @@ export const useDesk = defineStore('desk', () => {
     return send(id, body)
   }
 
-  /** Shows the buyer that the agent is typing, at most once a second. */
+  /** Shows the buyer that the agent is typing, at most once a second: keystrokes inside the
+   *  second are folded into one signal at its end. */
   function typing(id: number) {
-    const now = Date.now()
-    if (now - lastTyping < 1000) return
-    lastTyping = now
-    void api.POST('/api/v1/conversations/{id}/typing', { params: { path: { id } } })
+    const wait = lastTyping + 1000 - Date.now()
+    if (wait > 0) {
+      typingTimer ??= setTimeout(() => {
+        typingTimer = undefined
+        typing(id)
+      }, wait)
+      return
+    }
+    lastTyping = Date.now()
+    void api.POST('/api/v1/conversations/{id}/typing', { params: { path: { id } } }).catch(() => undefined)
   }
 
   function isTyping(buyer: string) {

@@ -8,9 +8,16 @@ export type Part =
   | { kind: 'file'; url: string; name: string }
   | { kind: 'card'; title: string; desc: string; pic: string; url: string }
   | { kind: 'menu'; header: string; items: string[]; tail: string }
-  | { kind: 'rating'; head: string; options: string[] }
+  | { kind: 'rating'; head: string; tail: string; options: string[]; choices: Choice[]; sessionId: string; expireTime: number; stars: boolean }
+  | { kind: 'rules'; flags: number }
   | { kind: 'notice'; key: string }
   | { kind: 'other'; key: string; text?: string }
+
+/** A rating option: `id` 101–105, sent back with `src` 10. */
+export interface Choice {
+  id: string
+  content: string
+}
 
 type Element = { MsgType?: string; MsgContent?: Record<string, unknown> }
 type ImageInfo = { Type?: number; URL?: string }
@@ -25,7 +32,6 @@ const NOTICES: Record<string, string> = {
   '18': 'notice.noAgent',
   '19': 'notice.ended',
   '20': 'notice.timeout',
-  '23': 'notice.rules',
   '24': 'notice.rateNow',
 }
 
@@ -52,9 +58,23 @@ function custom(content: Record<string, unknown>): Part {
     }
   }
   if (src === '9') {
-    const menu = (data.menuContent ?? {}) as { head?: unknown; menu?: { content?: unknown }[] }
-    return { kind: 'rating', head: str(menu.head), options: (menu.menu ?? []).map((m) => str(m?.content)) }
+    const menu = (data.menuContent ?? {}) as Record<string, unknown>
+    const choices = (Array.isArray(menu.menu) ? menu.menu : []).map((m: { id?: unknown; content?: unknown }) => ({
+      id: String(m?.id ?? ''),
+      content: str(m?.content),
+    }))
+    return {
+      kind: 'rating',
+      head: str(menu.head),
+      tail: str(menu.tail),
+      options: choices.map((c) => c.content),
+      choices,
+      sessionId: str(menu.sessionId),
+      expireTime: Number(menu.expireTime ?? 0),
+      stars: Number(menu.type ?? 1) !== 2,
+    }
   }
+  if (src === '23') return { kind: 'rules', flags: Number(inner.menuSendRuleFlag ?? 0) }
   if (src === '10') {
     const chosen = (data.menuSelected ?? {}) as { content?: unknown }
     return { kind: 'other', key: 'notice.rated', text: str(chosen.content) }
@@ -104,6 +124,16 @@ export function parts(body: unknown): Part[] {
   })
 }
 
+/** Builds the `TIMCustomElem` of a customer-service message (`src` and its payload). */
+export function customElem(src: string, payload: Record<string, unknown> = {}, desc = ''): unknown {
+  return {
+    MsgType: 'TIMCustomElem',
+    MsgContent: { Data: JSON.stringify({ customerServicePlugin: 0, src, ...payload }), Desc: desc, Ext: '' },
+  }
+}
+
+export const textElem = (text: string) => ({ MsgType: 'TIMTextElem', MsgContent: { Text: text } })
+
 /** One line for the incoming list: the text, or a bracketed kind. */
 export function preview(body: unknown, t: (key: string) => string): string {
   return parts(body)
@@ -123,6 +153,8 @@ export function preview(body: unknown, t: (key: string) => string): string {
           return `[${t('part.menu')}] ${p.header}`
         case 'rating':
           return `[${t('part.rating')}]`
+        case 'rules':
+          return `[${t('notice.rules')}]`
         case 'notice':
           return `[${t(p.key)}]`
         default:

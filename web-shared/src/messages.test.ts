@@ -1,4 +1,3 @@
-// @vitest-environment node
 import { describe, expect, it } from 'vitest'
 import { clock, imageProblem, merge, parts, preview, timeMarks } from './messages'
 
@@ -41,6 +40,30 @@ describe('parts', () => {
     expect(p[5]).toEqual({ kind: 'menu', header: '请选择', items: ['人工'], tail: '' })
     expect(p[6]).toEqual({ kind: 'notice', key: 'notice.ended' })
     expect(p[7]).toMatchObject({ kind: 'other', key: 'part.custom' })
+  })
+
+  it('reads the rating card and the rating rules', () => {
+    const card = {
+      src: '9',
+      menuContent: {
+        head: '请评价',
+        tail: '谢谢',
+        type: 1,
+        sessionId: '12',
+        expireTime: 1800000000,
+        menu: [
+          { id: '101', content: '非常不满意' },
+          { id: '105', content: '非常满意' },
+        ],
+      },
+    }
+    const [rating, rules] = parts([
+      { MsgType: 'TIMCustomElem', MsgContent: { Data: JSON.stringify(card) } },
+      { MsgType: 'TIMCustomElem', MsgContent: { Data: '{"src":"23","content":{"menuSendRuleFlag":5}}' } },
+    ])
+    expect(rating).toMatchObject({ kind: 'rating', sessionId: '12', expireTime: 1800000000, stars: true })
+    expect(rating.kind === 'rating' && rating.choices[1]).toEqual({ id: '105', content: '非常满意' })
+    expect(rules).toEqual({ kind: 'rules', flags: 5 })
   })
 
   it('is empty for a body that is not a list', () => {
