@@ -28,8 +28,7 @@ try {
 
   const buyers = [
     ['buyer_zhang', '张先生', ['人工', '你好，我上周买的电饭煲还没发货', '订单号是 DEMO-1001']],
-    ['buyer_li', '李女士', ['RG', '可以开增值税专用发票吗？']],
-    ['buyer_wang', '王同学', ['人工', '这款耳机有现货吗']],
+    ['buyer_chen', '陈女士', ['RG', '这款耳机有现货吗']],
   ]
   for (const [id, nick, lines] of buyers) {
     await im.importBuyer(id, nick)
@@ -66,6 +65,34 @@ try {
   await page.setViewportSize({ width: 390, height: 844 })
   await page.waitForTimeout(300)
   await page.screenshot({ path: join(out, 'agent-phone.png') })
+  await page.setViewportSize({ width: 1440, height: 860 })
+
+  // The buyer side: the demo shop with the widget open, and the chat page on a phone.
+  const shopContext = await chromium.newContext({ viewport: { width: 1280, height: 820 }, locale: 'zh-CN' })
+  const shop = await shopContext.newPage()
+  await shop.goto(`${kefu.url}/demo/`)
+  await shop.selectOption('[data-test=buyer]', 'buyer_li')
+  await shop.click('[data-test=contact]')
+  const widget = shop.frameLocator('iframe[title="在线客服"]')
+  await widget.locator('[data-test="menu-开具发票"]').first().click()
+  await widget.getByText('电子发票', { exact: false }).first().waitFor()
+  await shop.waitForTimeout(300)
+  await shop.screenshot({ path: join(out, 'buyer-shop.png') })
+  const link = await (await fetch(`${kefu.url}/demo/link?buyer=buyer_wang`)).json()
+  const phone = await (await chromium.newContext({ viewport: { width: 390, height: 760 }, locale: 'zh-CN' })).newPage()
+  await phone.goto(`${kefu.url}${link.url}`)
+  await phone.locator('[data-test=human]').click()
+  await page.locator('[data-test=conversation-buyer_wang]').click()
+  await page.locator('[data-test=orders][data-state=ready]').waitFor()
+  await page.locator('[data-test^=send-order-]').first().click()
+  await phone.locator('[data-test=card]').waitFor()
+  await page.locator('[data-test=open-end]').click()
+  await page.click('[data-test=end-submit]')
+  await page.locator('.el-message-box').getByRole('button', { name: '确定' }).click()
+  await phone.locator('[data-test=rating-card]').last().waitFor()
+  await phone.locator('[data-test=rate-104]').last().click()
+  await phone.waitForTimeout(300)
+  await phone.screenshot({ path: join(out, 'buyer-phone.png') })
   console.log(`screenshots written to ${out}`)
 } finally {
   await chromium.close()

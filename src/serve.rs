@@ -142,7 +142,8 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
     let mut app = Route::new()
         .at(
             "/",
-            poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs")),
+            // People arrive at the agent console; integrators know `/docs`.
+            poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/agent/")),
         )
         .nest(
             "/agent",
