@@ -23,11 +23,19 @@ pub mod src {
     pub const RATE_NOW: &str = "24";
 }
 
+/// The channels a conversation can come from.
+pub const CHANNELS: [&str; 4] = ["im", "web", "wechat", "app"];
+
 /// What a buyer's client sent, as far as customer service is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CsMessage {
     /// src 7: the client opened the conversation and renders customer-service messages.
-    SessionStart { language: Option<String> },
+    /// `channel` (`triggeredContent.channel`: `im`, `web`, `wechat` or `app`) says where the
+    /// buyer writes from; Kefu's own chat page says `web`.
+    SessionStart {
+        language: Option<String>,
+        channel: Option<String>,
+    },
     /// src 10: a rating picked on a rating card.
     RatingSubmission {
         option_id: String,
@@ -79,6 +87,12 @@ pub fn parse(body: &Value) -> Option<CsMessage> {
     Some(match src.as_str() {
         src::SESSION_START => CsMessage::SessionStart {
             language: language(),
+            channel: data
+                .get("triggeredContent")
+                .and_then(|t| t.get("channel"))
+                .and_then(Value::as_str)
+                .filter(|c| CHANNELS.contains(c))
+                .map(str::to_string),
         },
         src::RATE_NOW => CsMessage::RateNow {
             language: language(),
@@ -223,7 +237,26 @@ mod tests {
 
     #[test]
     fn src_may_be_a_string_or_a_number_and_the_flag_may_be_missing() {
-        let start = CsMessage::SessionStart { language: None };
+        let start = CsMessage::SessionStart {
+            language: None,
+            channel: None,
+        };
+        assert_eq!(
+            parse(&custom(
+                r#"{"src":"7","triggeredContent":{"channel":"web"}}"#
+            )),
+            Some(CsMessage::SessionStart {
+                language: None,
+                channel: Some("web".into())
+            })
+        );
+        assert_eq!(
+            parse(&custom(
+                r#"{"src":"7","triggeredContent":{"channel":"fax"}}"#
+            )),
+            Some(start.clone()),
+            "an unknown channel is ignored"
+        );
         assert_eq!(
             parse(&custom(r#"{"src":"7","customerServicePlugin":0}"#)),
             Some(start.clone())
@@ -242,6 +275,7 @@ mod tests {
                 r#"{"src":"7","customerServicePlugin":0,"triggeredContent":{"language":"zh"}}"#
             )),
             Some(CsMessage::SessionStart {
+                channel: None,
                 language: Some("zh".into())
             })
         );

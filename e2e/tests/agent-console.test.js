@@ -161,7 +161,7 @@ describe('agent console', () => {
     await kefu.launch()
     await im.say(BUYER, '重启后的第一条')
     await im.say(BUYER, '重启后的第二条')
-    await page1.locator('[data-test=offline]').waitFor({ state: 'detached', timeout: 20_000 })
+    await page1.locator('[data-test=offline]').waitFor({ state: 'detached', timeout: 30_000 })
     const pane = page1.locator('[data-test=messages]')
     await pane.getByText('重启后的第二条').waitFor()
     await pane.getByText('重启后的第一条').waitFor()

@@ -69,6 +69,10 @@ describe('buyer chat', () => {
     await agent.locator('.el-message-box').getByRole('button', { name: '确定' }).click()
     await messages().getByText('客服小王', { exact: false }).waitFor()
     await agent.locator('[data-test=conversation-buyer_li]').click()
+    // The hosted page says it is the web channel; the console shows that icon.
+    const li = (await admin.get('/api/v1/conversations?scope=all')).find((c) => c.buyer === 'buyer_li')
+    assert.equal(li.channel, 'web')
+    await agent.locator('[data-test=conversation-buyer_li] .channel.web').waitFor()
   })
 
   it('exchanges text and an image with the agent', async () => {
@@ -113,12 +117,12 @@ describe('buyer chat', () => {
     await new Promise((r) => setTimeout(r, 10_000))
     await kefu.launch()
     // The agent's console reconnects too; what it sends meanwhile must reach the buyer.
-    await agent.locator('[data-test=offline]').waitFor({ state: 'detached', timeout: 20_000 })
+    await agent.locator('[data-test=offline]').waitFor({ state: 'detached', timeout: 30_000 })
     for (const n of ['一', '二', '三']) {
       await agent.locator('[data-test=composer]').fill(`断线后的第${n}条`)
       await agent.locator('[data-test=composer]').press('Enter')
     }
-    await chat.locator('[data-test=offline]').waitFor({ state: 'detached', timeout: 20_000 })
+    await chat.locator('[data-test=offline]').waitFor({ state: 'detached', timeout: 30_000 })
     await messages().getByText('断线后的第三条').waitFor()
     const texts = await messages().locator('.text').allTextContents()
     const got = texts.filter((x) => x.startsWith('断线后的'))

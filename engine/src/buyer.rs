@@ -101,10 +101,11 @@ impl Engine {
         message: Option<&CsMessage>,
     ) -> Result<()> {
         let now = self.clock.now();
-        if let Some(CsMessage::SessionStart { .. }) = message {
+        if let Some(CsMessage::SessionStart { channel, .. }) = message {
+            let channel = channel.as_deref().unwrap_or("im");
             let (c, created) = self
                 .store
-                .open_conversation(tenant, buyer, &account.identifier, "im", now)
+                .open_conversation(tenant, buyer, &account.identifier, channel, now)
                 .await?;
             if created {
                 let settings = self.store.service_settings(tenant).await?;

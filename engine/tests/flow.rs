@@ -592,9 +592,18 @@ async fn the_client_opening_the_chat_starts_the_flow_and_faq_folders_and_images_
                 "",
                 Some(&kefu_domain::cs::CsMessage::SessionStart {
                     language: Some("zh".into()),
+                    channel: Some("web".into()),
                 }),
             )
             .await;
+        // The hosted chat page says where the buyer writes from; consoles show its icon.
+        let opened = d
+            .store
+            .open_conversation_of(d.tenant, "u1", &d.account.identifier)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.channel, "web", "{}", d.name);
         let heard = d.heard("u1").await;
         assert!(
             heard[0].starts_with("您好，欢迎光临"),

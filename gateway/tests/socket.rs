@@ -623,7 +623,8 @@ async fn customer_service_control_messages_are_stored_and_acted_on() {
             Some(kefu_domain::cs::CsMessage::Other { src: "99".into() }),
             Some(kefu_domain::cs::CsMessage::Other { src: "23".into() }),
             Some(kefu_domain::cs::CsMessage::SessionStart {
-                language: Some("zh".into())
+                language: Some("zh".into()),
+                channel: None,
             }),
         ]
     );

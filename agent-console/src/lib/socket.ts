@@ -85,8 +85,8 @@ export class ConsoleSocket {
         return
       }
       this.handlers.onDown()
-      // 0.5 s, 1 s, 2 s … at most 10 s between attempts.
-      const wait = Math.min(10_000, 500 * 2 ** this.retry)
+      // 0.5 s, 1 s, 2 s … at most 5 s between attempts.
+      const wait = Math.min(5_000, 500 * 2 ** this.retry)
       this.retry += 1
       this.timer = setTimeout(() => this.open(), wait)
     }

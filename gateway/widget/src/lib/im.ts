@@ -122,7 +122,7 @@ export class BuyerSocket {
         this.handlers.onEnded(e.code, e.reason)
         return
       }
-      const wait = Math.min(10_000, 500 * 2 ** this.retry)
+      const wait = Math.min(5_000, 500 * 2 ** this.retry)
       this.retry += 1
       this.timer = setTimeout(() => this.open(), wait)
     }
