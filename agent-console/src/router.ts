@@ -1,11 +1,11 @@
 import { createRouter, createWebHistory } from 'vue-router'
-import { useSession } from './stores/session'
+import { useSession } from '@kefu/shared/session'
 
 export const router = createRouter({
   history: createWebHistory('/agent/'),
   routes: [
-    { path: '/login', name: 'login', component: () => import('./views/LoginView.vue') },
-    { path: '/', name: 'desk', component: () => import('./views/DeskView.vue'), meta: { auth: true } },
+    { path: '/login', name: 'login', component: () => import('@kefu/shared/LoginView.vue') },
+    { path: '/', name: 'home', component: () => import('./views/DeskView.vue'), meta: { auth: true } },
     { path: '/tagged', name: 'tagged', component: () => import('./views/TaggedView.vue'), meta: { auth: true } },
     { path: '/:rest(.*)', redirect: '/' },
   ],

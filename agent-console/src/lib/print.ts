@@ -1,6 +1,6 @@
 // PDF export: a print-ready page of a transcript, printed by the browser ("Save as PDF").
 // The browser lays out the Chinese text with the system's fonts, so nothing is embedded here.
-import type { Message } from '../api/client'
+import type { Message } from '@kefu/shared/api'
 import { clock, preview } from '@kefu/shared/messages'
 
 const escape = (s: string) =>

@@ -3,7 +3,7 @@
 // from the API, so a drop leaves no gap.
 import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
-import { api, call, uploadImage, type Conversation, type Message } from '../api/client'
+import { api, call, uploadImage, type Conversation, type Message } from '@kefu/shared/api'
 import { alertNewBuyer, silence } from '../lib/alert'
 import { merge } from '@kefu/shared/messages'
 import { ConsoleSocket, type Ended, type Frame } from '../lib/socket'

@@ -1,16 +1,22 @@
 // Who is logged in. The token lives in sessionStorage: a reload keeps the login, a new tab
-// logs in on its own (one live login per account is the server's rule).
+// logs in on its own (one live login per account is the server's rule). Each console keeps
+// its own login (`sessionPrefix` at start-up).
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { api, call, setToken, type Account } from '../api/client'
+import { api, call, setToken, type Account } from './api'
 
-const KEY = 'kefu.agent.token'
-const TENANT = 'kefu.agent.tenant'
+let prefix = 'kefu'
+/** Names this console's stored login; call before the store is first used. */
+export function sessionPrefix(p: string) {
+  prefix = p
+}
 
 /** Why the console went back to the login page. */
 export type EndReason = 'kicked' | 'replaced' | 'expired' | 'logged_out' | null
 
 export const useSession = defineStore('session', () => {
+  const KEY = `${prefix}.token`
+  const TENANT = `${prefix}.tenant`
   const token = ref<string | null>(sessionStorage.getItem(KEY))
   const account = ref<Account | null>(null)
   const tenantName = ref('')
