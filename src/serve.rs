@@ -150,6 +150,10 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
             crate::web::App::<crate::web::AgentConsole>::new("npm ci && npm run build"),
         )
         .nest(
+            "/admin",
+            crate::web::App::<crate::web::AdminConsole>::new("npm ci && npm run build"),
+        )
+        .nest(
             "/chat",
             crate::web::App::<crate::web::BuyerChat>::new("npm ci && npm run build"),
         )

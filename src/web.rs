@@ -1,5 +1,6 @@
-//! The browser apps: the agent console at `/agent/` (`agent-console/dist`) and the buyer
-//! chat at `/chat/` (`gateway/widget/dist`: the hosted page, `widget.js`, the demo shop).
+//! The browser apps: the agent console at `/agent/` (`agent-console/dist`), the admin console
+//! at `/admin/` (`admin-console/dist`) and the buyer chat at `/chat/` (`gateway/widget/dist`:
+//! the hosted page, `widget.js`, the demo shop).
 //!
 //! Release builds carry the files inside the binary; debug builds read them from the folder
 //! at each request, so `npm run build` shows up without recompiling. A path the app does not
@@ -13,6 +14,11 @@ use rust_embed::Embed;
 #[folder = "$CARGO_MANIFEST_DIR/agent-console/dist/"]
 #[allow_missing = true]
 pub struct AgentConsole;
+
+#[derive(Embed)]
+#[folder = "$CARGO_MANIFEST_DIR/admin-console/dist/"]
+#[allow_missing = true]
+pub struct AdminConsole;
 
 #[derive(Embed)]
 #[folder = "$CARGO_MANIFEST_DIR/gateway/widget/dist/"]

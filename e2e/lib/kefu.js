@@ -74,12 +74,12 @@ export class Kefu {
     rmSync(this.dir, { recursive: true, force: true })
   }
 
-  /** Logs in to the tenant API; answers a client for it. */
-  async login(username, password = PASSWORD) {
+  /** Logs in to the tenant API (the demo tenant, or the platform with `tenant` null). */
+  async login(username, password = PASSWORD, tenant = 'demo') {
     const r = await fetch(`${this.url}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ tenant: 'demo', username, password }),
+      body: JSON.stringify(tenant ? { tenant, username, password } : { username, password }),
     })
     const body = await r.json()
     if (!r.ok) throw new Error(`login ${username}: ${JSON.stringify(body)}`)
@@ -121,6 +121,9 @@ export class Api {
   }
   put(path, body) {
     return this.req('PUT', path, body)
+  }
+  patch(path, body) {
+    return this.req('PATCH', path, body)
   }
 }
 

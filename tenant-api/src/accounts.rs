@@ -478,7 +478,17 @@ impl AccountsApi {
         let tenant = state
             .require_tenant(&auth.0, object::ACCOUNTS, action::READ)
             .await?;
-        Ok(Json(state.store.seat_usage(tenant).await?.into()))
+        let online = state
+            .store
+            .agent_states(tenant)
+            .await?
+            .iter()
+            .filter(|a| a.status == kefu_store::AgentStatus::Online)
+            .count() as i64;
+        Ok(Json(PlanUsage::new(
+            state.store.seat_usage(tenant).await?,
+            online,
+        )))
     }
 
     /// Audit log

@@ -117,16 +117,19 @@ pub struct PlanUsage {
     pub accounts_used: i64,
     pub max_accounts: i64,
     pub max_online: i64,
+    /// Agents online now, e.g. "1 / 2 online".
+    pub online: i64,
     /// Whether another seat can be created now.
     pub can_add_account: bool,
 }
 
-impl From<SeatUsage> for PlanUsage {
-    fn from(u: SeatUsage) -> Self {
+impl PlanUsage {
+    pub fn new(u: SeatUsage, online: i64) -> Self {
         Self {
             accounts_used: u.accounts,
             max_accounts: u.max_accounts,
             max_online: u.max_online,
+            online,
             can_add_account: u.accounts < u.max_accounts,
         }
     }

@@ -237,9 +237,10 @@ async fn a_new_user_goes_from_operator_to_a_full_tenant() {
         assert_eq!(
             (
                 plan["accounts_used"].as_i64(),
-                plan["can_add_account"].as_bool()
+                plan["can_add_account"].as_bool(),
+                plan["online"].as_i64()
             ),
-            (Some(0), Some(true))
+            (Some(0), Some(true), Some(0))
         );
         app.seat(&boss, "agent1", "agent").await;
         app.seat(&boss, "agent2", "agent").await;

@@ -84,3 +84,41 @@ export async function uploadImage(file: Blob): Promise<unknown[]> {
   if (body.ActionStatus !== 'OK') throw new ApiFailure(response.status, 'validation_failed', body.ErrorInfo)
   return body.MsgBody
 }
+
+async function failure(r: Response): Promise<ApiFailure> {
+  const b = (await r.json().catch(() => ({}))) as { code?: ErrorCode; message?: string }
+  return new ApiFailure(r.status, b.code ?? 'internal', b.message ?? r.statusText)
+}
+
+/** Fetches a file the API serves (an Excel export, a template) and saves it as `filename`. */
+export async function download(path: string, filename: string) {
+  let r: Response
+  try {
+    r = await fetch(path, { headers: { Authorization: `Bearer ${token}` } })
+  } catch {
+    throw new ApiFailure(0, 'network', 'network')
+  }
+  if (!r.ok) throw await failure(r)
+  const url = URL.createObjectURL(await r.blob())
+  const a = document.createElement('a')
+  a.href = url
+  a.download = filename
+  a.click()
+  setTimeout(() => URL.revokeObjectURL(url), 60_000)
+}
+
+/** Sends a file as the whole request body (`application/octet-stream`); answers the JSON. */
+export async function postFile<T>(path: string, file: Blob): Promise<T> {
+  let r: Response
+  try {
+    r = await fetch(path, {
+      method: 'POST',
+      body: file,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream' },
+    })
+  } catch {
+    throw new ApiFailure(0, 'network', 'network')
+  }
+  if (!r.ok) throw await failure(r)
+  return (await r.json()) as T
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest'
+import { cell, chartOf, tableRows } from './report'
+
+const categories = {
+  name: 'categories',
+  from: 0,
+  to: 1,
+  columns: [
+    { key: 'date', label: '日期', kind: 'date' as const },
+    { key: 'category_id', label: '分类ID', kind: 'integer' as const },
+    { key: 'category', label: '咨询分类', kind: 'text' as const },
+    { key: 'sessions', label: '会话数', kind: 'integer' as const },
+  ],
+  rows: [
+    ['2026-11-20', 1, '退货', 2],
+    ['2026-11-21', 1, '退货', 1],
+    ['2026-11-21', 2, '发票', 4],
+  ],
+  totals: ['合计', null, null, 7],
+}
+
+describe('reports', () => {
+  it('formats cells by kind', () => {
+    expect(cell(0.875, 'percent')).toBe('87.5%')
+    expect(cell(4.5, 'number')).toBe('4.50')
+    expect(cell(null, 'integer')).toBe('')
+    expect(cell(12, 'integer')).toBe('12')
+  })
+
+  it('keys rows by column and puts the totals last', () => {
+    const rows = tableRows(categories, 'Total')
+    expect(rows).toHaveLength(4)
+    expect(rows[3]).toEqual({ date: 'Total', category_id: '', category: '', sessions: '7' })
+  })
+
+  it('stacks categories per day, and charts agents side by side', () => {
+    const c = chartOf(categories)!
+    expect(c.categories).toEqual(['2026-11-20', '2026-11-21'])
+    expect(c.series).toEqual([
+      { name: '退货', data: [2, 1] },
+      { name: '发票', data: [0, 4] },
+    ])
+    const workload = {
+      name: 'workload',
+      from: 0,
+      to: 1,
+      columns: [
+        { key: 'agent_name', label: '客服', kind: 'text' as const },
+        { key: 'sessions', label: '会话数', kind: 'integer' as const },
+        { key: 'replies', label: '回复消息数', kind: 'integer' as const },
+      ],
+      rows: [
+        ['小王', 3, 10],
+        ['小李', 1, 2],
+      ],
+    }
+    expect(chartOf(workload)).toEqual({
+      categories: ['小王', '小李'],
+      stacked: false,
+      series: [
+        { name: '会话数', data: [3, 1] },
+        { name: '回复消息数', data: [10, 2] },
+      ],
+    })
+    expect(chartOf({ ...workload, name: 'sessions' })).toBeNull()
+  })
+})

@@ -1,0 +1,100 @@
+// The admin console in a real browser: seats against the plan, kicking a stuck login, a
+// skill group in use, reports with their Excel export, the audit log.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { Kefu, PASSWORD, browser, eventually } from '../lib/kefu.js'
+
+describe('admin console', () => {
+  let kefu, chromium, page, operator, admin
+
+  before(async () => {
+    kefu = await Kefu.start()
+    chromium = await browser()
+    operator = await kefu.login('operator', PASSWORD, null)
+    const context = await chromium.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', acceptDownloads: true })
+    page = await context.newPage()
+    page.on('dialog', (d) => void d.accept())
+  })
+
+  after(async () => {
+    await chromium?.close()
+    await kefu?.stop()
+  })
+
+  const confirmBox = () => page.locator('.el-message-box').getByRole('button', { name: '确定' }).click()
+
+  it('shows the plan and explains why no seat can be added at the cap', async () => {
+    await page.goto(`${kefu.url}/admin/login`)
+    await page.fill('input[name=tenant]', 'demo')
+    await page.fill('input[name=username]', 'admin')
+    await page.fill('input[name=password]', PASSWORD)
+    await page.click('[data-test=login]')
+    await page.locator('[data-test=seats]').getByText('agent1').waitFor()
+    assert.equal((await page.locator('[data-test=plan]').textContent()).trim(), '坐席 2 / 2，在线 0 / 2')
+    assert.equal(await page.locator('[data-test=add-seat]').isDisabled(), true)
+    await page.locator('[data-test=at-cap]').getByText('已达套餐坐席上限（2 个）').waitFor()
+  })
+
+  it('adds a seat once the operator raises the plan, showing its password once', async () => {
+    const tenant = (await operator.get('/api/v1/platform/tenants')).find((x) => x.code === 'demo')
+    await operator.patch(`/api/v1/platform/tenants/${tenant.id}`, { max_accounts: 3 })
+    await page.reload()
+    await page.locator('[data-test=plan]').getByText('坐席 2 / 3').waitFor()
+    await page.click('[data-test=add-seat]')
+    await page.fill('input[name=seat-username]', 'agent3')
+    await page.fill('input[name=seat-display-name]', '客服小张')
+    await page.click('[data-test=save-seat]')
+    const password = await eventually('the initial password', async () => page.locator('[data-test=initial-password]').inputValue())
+    await page.click('[data-test=close-password]')
+    await page.locator('[data-test=seats]').getByText('客服小张').waitFor()
+    const agent3 = await kefu.login('agent3', password)
+    assert.equal(agent3.account.must_change_password, true)
+    assert.equal(await page.locator('[data-test=add-seat]').isDisabled(), true, 'the plan is full again')
+    admin = agent3
+  })
+
+  it('kicks a stuck login after a confirmation', async () => {
+    await page.click('[data-test=menu-logins]')
+    await page.locator('[data-test=logins]').getByText('agent3').waitFor()
+    await page.click('[data-test=kick-agent3]')
+    await confirmBox()
+    await page.getByText('已剔除 1 个登录').waitFor()
+    const r = await fetch(`${kefu.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${admin.token}` } })
+    assert.equal(r.status, 401)
+  })
+
+  it('disables and deletes the seat', async () => {
+    await page.click('[data-test=menu-seats]')
+    await page.click('[data-test=toggle-agent3]')
+    await confirmBox()
+    await page.locator('[data-test=seats] tr').filter({ hasText: 'agent3' }).getByText('已禁用').waitFor()
+    await page.click('[data-test=delete-agent3]')
+    await confirmBox()
+    await page.locator('[data-test=seats]').getByText('agent3').waitFor({ state: 'detached' })
+  })
+
+  it('says why a skill group in use cannot be deleted', async () => {
+    await page.click('[data-test=menu-groups]')
+    await page.click('[data-test="delete-group-售前咨询"]')
+    await confirmBox()
+    // The refusal names the service flow that still transfers to the group.
+    const alert = page.locator('.el-message-box').filter({ hasText: '默认服务流程' })
+    await alert.waitFor()
+    await alert.getByRole('button', { name: '确定' }).click()
+  })
+
+  it('shows a report with its totals and exports it to Excel', async () => {
+    await page.click('[data-test=menu-reports]')
+    await page.locator('[data-test=report-table]').getByText('合计').waitFor()
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=export-report]')])
+    assert.equal(file.suggestedFilename(), 'workload.xlsx')
+    const bytes = readFileSync(await file.path())
+    assert.equal(bytes.subarray(0, 2).toString(), 'PK', 'an xlsx is a zip')
+  })
+
+  it('lists the audit log', async () => {
+    await page.click('[data-test=menu-audit]')
+    await page.locator('[data-test=audit]').getByText('kick', { exact: false }).first().waitFor()
+  })
+})
