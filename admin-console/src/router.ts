@@ -14,6 +14,8 @@ export const router = createRouter({
         { path: 'seats', name: 'seats', component: () => import('./views/SeatsView.vue') },
         { path: 'logins', name: 'logins', component: () => import('./views/LoginsView.vue') },
         { path: 'groups', name: 'groups', component: () => import('./views/GroupsView.vue') },
+        { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
+        { path: 'trees', name: 'trees', component: () => import('./views/TreesView.vue') },
         { path: 'reports', name: 'reports', component: () => import('./views/ReportsView.vue') },
         { path: 'audit', name: 'audit', component: () => import('./views/AuditView.vue') },
       ],

@@ -22,6 +22,13 @@ describe('admin console', () => {
     await kefu?.stop()
   })
 
+  // What the server holds, read with the console's own token (a second login of the same
+  // account would be refused: one live login per account).
+  const asConsole = async (path) => {
+    const token = await page.evaluate(() => sessionStorage.getItem('kefu.admin.token'))
+    const r = await fetch(`${kefu.url}${path}`, { headers: { authorization: `Bearer ${token}` } })
+    return await r.json()
+  }
   const confirmBox = () => page.locator('.el-message-box').getByRole('button', { name: '确定' }).click()
 
   it('shows the plan and explains why no seat can be added at the cap', async () => {
@@ -91,6 +98,45 @@ describe('admin console', () => {
     assert.equal(file.suggestedFilename(), 'workload.xlsx')
     const bytes = readFileSync(await file.path())
     assert.equal(bytes.subarray(0, 2).toString(), 'PK', 'an xlsx is a zip')
+  })
+
+  it('changes the service settings and the sensitive words', async () => {
+    const api = await kefu.login('admin').catch(() => null)
+    assert.equal(api, null, 'the console holds the admin login')
+    await page.click('[data-test=menu-settings]')
+    await page.fill('[data-test=welcome-message]', '您好，这里是演示商城客服')
+    await page.click('[data-test=categories-required]')
+    await page.click('[data-test=save-settings]')
+    await page.getByText('已保存').first().waitFor()
+    await page.fill('[data-test=new-word] input, input[data-test=new-word]', '违禁词样例')
+    await page.click('[data-test=add-word]')
+    await page.click('[data-test=save-words]')
+    await page.locator('[data-test=words]').getByText('违禁词样例').waitFor()
+    const settings = await asConsole('/api/v1/settings/service')
+    assert.equal(settings.welcome_message, '您好，这里是演示商城客服')
+    assert.equal(settings.categories_required, true)
+    const words = await asConsole('/api/v1/sensitive-words')
+    assert.ok(words.words.some((w) => w.word === '违禁词样例' && w.action === 'block'))
+  })
+
+  it('edits the knowledge tree: add, nest, find, delete', async () => {
+    await page.click('[data-test=menu-trees]')
+    await page.click('[data-test=knowledge-add-root]')
+    await page.fill('input[name=tree-name]', '物流话术')
+    await page.click('[data-test=knowledge-save]')
+    const tree = page.locator('[data-test=knowledge-tree]')
+    await tree.getByText('物流话术').waitFor()
+    await tree.locator('.el-tree-node__content').filter({ hasText: '物流话术' }).getByRole('button', { name: '添加子项' }).click()
+    await page.fill('input[name=tree-name]', '催发货')
+    await page.fill('textarea[name=tree-answer]', '已为您催促仓库尽快发货。')
+    await page.click('[data-test=knowledge-save]')
+    await tree.getByText('催发货').waitFor()
+    await page.fill('input[data-test=knowledge-search]', '仓库')
+    await page.keyboard.press('Enter')
+    await eventually('the search to narrow the tree', async () => (await tree.locator('.el-tree-node').count()) === 1)
+    await page.click('[data-test="delete-催发货"]')
+    await confirmBox()
+    await tree.getByText('催发货').waitFor({ state: 'detached' })
   })
 
   it('lists the audit log', async () => {

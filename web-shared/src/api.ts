@@ -122,3 +122,21 @@ export async function postFile<T>(path: string, file: Blob): Promise<T> {
   if (!r.ok) throw await failure(r)
   return (await r.json()) as T
 }
+
+/** A call by method and path for screens that serve several routes of one shape (the tree
+ *  editors); typed routes go through `api` instead. */
+export async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  let r: Response
+  try {
+    r = await fetch(path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+  } catch {
+    throw new ApiFailure(0, 'network', 'network')
+  }
+  if (r.status === 401 && token) onSessionEnded('expired')
+  if (!r.ok) throw await failure(r)
+  return (r.status === 204 ? undefined : await r.json()) as T
+}
