@@ -10,11 +10,15 @@ export const router = createRouter({
       component: () => import('./views/ShellView.vue'),
       meta: { auth: true },
       children: [
-        { path: '', name: 'home', redirect: { name: 'seats' } },
+        // Operators manage tenants; everyone else starts with the seats.
+        { path: '', name: 'home', redirect: () => ({ name: useSession().account?.role === 'operator' ? 'tenants' : 'seats' }) },
         { path: 'seats', name: 'seats', component: () => import('./views/SeatsView.vue') },
         { path: 'logins', name: 'logins', component: () => import('./views/LoginsView.vue') },
         { path: 'groups', name: 'groups', component: () => import('./views/GroupsView.vue') },
         { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
+        { path: 'schedule', name: 'schedule', component: () => import('./views/ScheduleView.vue') },
+        { path: 'app', name: 'app', component: () => import('./views/AppView.vue') },
+        { path: 'tenants', name: 'tenants', component: () => import('./views/TenantsView.vue') },
         { path: 'trees', name: 'trees', component: () => import('./views/TreesView.vue') },
         { path: 'reports', name: 'reports', component: () => import('./views/ReportsView.vue') },
         { path: 'audit', name: 'audit', component: () => import('./views/AuditView.vue') },

@@ -139,6 +139,42 @@ describe('admin console', () => {
     await tree.getByText('催发货').waitFor({ state: 'detached' })
   })
 
+  it('keeps the working hours and the IM app', async () => {
+    await page.click('[data-test=menu-schedule]')
+    await eventually('the demo holiday in the form', async () =>
+      (await page.locator('[data-test=schedule] input').evaluateAll((els) => els.map((e) => e.value))).some((v) => v.includes('国庆')),
+    )
+    await page.click('[data-test=save-schedule]')
+    await page.getByText('已保存').first().waitFor()
+    await page.click('[data-test=menu-app]')
+    const app = await asConsole('/api/v1/im-app')
+    assert.equal((await page.locator('[data-test=sdkappid]').textContent()).trim(), String(app.sdk_app_id))
+    await page.fill('input[data-test=callback-url]', 'https://shop.example.com/im-callback')
+    await page.click('[data-test=save-app]')
+    await eventually('the callback URL saved', async () => (await asConsole('/api/v1/im-app')).callback_url === 'https://shop.example.com/im-callback')
+  })
+
+  it('lets the platform operator manage tenants and their plans', async () => {
+    const context = await chromium.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' })
+    const op = await context.newPage()
+    await operator.post('/api/v1/auth/logout')
+    await op.goto(`${kefu.url}/admin/login`)
+    await op.fill('input[name=tenant]', '')
+    await op.fill('input[name=username]', 'operator')
+    await op.fill('input[name=password]', PASSWORD)
+    await op.click('[data-test=login]')
+    await op.locator('[data-test=tenants]').getByText('Demo Supplier').waitFor()
+    await op.click('[data-test=add-tenant]')
+    await op.fill('input[name=tenant-code]', 'acme')
+    await op.fill('input[name=tenant-name]', 'Acme 供应商')
+    await op.fill('input[name=tenant-admin]', 'boss')
+    await op.click('[data-test=create-tenant]')
+    await op.locator('.el-message-box').getByText('管理员初始密码').waitFor()
+    await op.locator('.el-message-box').getByRole('button', { name: '确定' }).click()
+    await op.locator('[data-test=tenants]').getByText('Acme 供应商').waitFor()
+    await context.close()
+  })
+
   it('lists the audit log', async () => {
     await page.click('[data-test=menu-audit]')
     await page.locator('[data-test=audit]').getByText('kick', { exact: false }).first().waitFor()

@@ -34,7 +34,7 @@ export const useSession = defineStore('session', () => {
   }
 
   async function login(tenant: string, username: string, password: string) {
-    const r = await call(api.POST('/api/v1/auth/login', { body: { tenant, username, password } }))
+    const r = await call(api.POST('/api/v1/auth/login', { body: { tenant: tenant || undefined, username, password } }))
     localStorage.setItem(TENANT, tenant)
     endReason.value = null
     keep(r.token)
