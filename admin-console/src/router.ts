@@ -20,6 +20,7 @@ export const router = createRouter({
         { path: 'app', name: 'app', component: () => import('./views/AppView.vue') },
         { path: 'tenants', name: 'tenants', component: () => import('./views/TenantsView.vue') },
         { path: 'trees', name: 'trees', component: () => import('./views/TreesView.vue') },
+        { path: 'messages', name: 'messages', component: () => import('./views/MessagesView.vue') },
         { path: 'reports', name: 'reports', component: () => import('./views/ReportsView.vue') },
         { path: 'audit', name: 'audit', component: () => import('./views/AuditView.vue') },
       ],

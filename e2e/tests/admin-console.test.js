@@ -6,12 +6,19 @@ import { readFileSync } from 'node:fs'
 import { Kefu, PASSWORD, browser, eventually } from '../lib/kefu.js'
 
 describe('admin console', () => {
-  let kefu, chromium, page, operator, admin
+  let kefu, chromium, page, operator, admin, im
 
   before(async () => {
     kefu = await Kefu.start()
     chromium = await browser()
     operator = await kefu.login('operator', PASSWORD, null)
+    // A buyer writes, so that there are messages to search; the API login is given back
+    // for the console's.
+    const api = await kefu.login('admin')
+    im = await kefu.im(api)
+    await api.post('/api/v1/auth/logout')
+    await im.importBuyer('buyer_msg', '查消息的买家')
+    await im.say('buyer_msg', '我要退款，订单号 9988')
     const context = await chromium.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', acceptDownloads: true })
     page = await context.newPage()
     page.on('dialog', (d) => void d.accept())
@@ -173,6 +180,20 @@ describe('admin console', () => {
     await op.locator('.el-message-box').getByRole('button', { name: '确定' }).click()
     await op.locator('[data-test=tenants]').getByText('Acme 供应商').waitFor()
     await context.close()
+  })
+
+  it('searches messages in Chinese and opens the transcript', async () => {
+    await page.click('[data-test=menu-messages]')
+    await page.fill('input[data-test=message-text]', '退款')
+    await page.click('[data-test=search-messages]')
+    const hit = page.locator('[data-test=message-hits] tr').filter({ hasText: '订单号 9988' })
+    await hit.waitFor()
+    await hit.getByRole('button', { name: '会话记录' }).click()
+    const dialog = page.locator('.el-dialog').filter({ hasText: 'buyer_msg' })
+    await dialog.getByText('我要退款，订单号 9988').waitFor()
+    // The bot's welcome is in the same conversation.
+    await dialog.getByText('机器人', { exact: false }).first().waitFor()
+    await page.keyboard.press('Escape')
   })
 
   it('lists the audit log', async () => {

@@ -310,13 +310,12 @@ pub trait MessageStore: Send + Sync {
         to: Millis,
         limit: i64,
     ) -> Result<Vec<StoredMessage>>;
-    /// Messages of the tenant whose text contains `query` (any language, case-insensitive),
-    /// newest first, at most `limit`.
+    /// Messages of the tenant matching `search` (text in any language, case-insensitive;
+    /// period, sender, account, skill group), newest first, at most `search.limit`.
     async fn search_messages(
         &self,
         tenant: TenantId,
-        query: &str,
-        limit: i64,
+        search: &MessageSearch,
     ) -> Result<Vec<StoredMessage>>;
 }
 

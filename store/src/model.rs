@@ -589,6 +589,50 @@ pub struct EndRequest {
     pub due_by: Option<Millis>,
 }
 
+/// A message search (消息管理): every part is optional; results are newest first.
+#[derive(Debug, Clone, Default)]
+pub struct MessageSearch {
+    /// Text the message contains (any language, case-insensitive); empty: any.
+    pub text: String,
+    /// Stored at or after (ms).
+    pub from: Option<Millis>,
+    /// Stored before (ms).
+    pub to: Option<Millis>,
+    /// `buyer`, `agent` or `robot` (the bot, flows and notices).
+    pub role: Option<String>,
+    /// Written by this agent.
+    pub agent: Option<AccountId>,
+    /// Sent or received by this IM account (a buyer's id, say).
+    pub account: Option<String>,
+    /// In a conversation of this skill group.
+    pub skill_group: Option<SkillGroupId>,
+    /// Older than this message id (the next page).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+impl MessageSearch {
+    /// Whether nothing was asked for (no text, no filter): such a search finds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty()
+            && self.from.is_none()
+            && self.to.is_none()
+            && self.role.is_none()
+            && self.agent.is_none()
+            && self.account.is_none()
+            && self.skill_group.is_none()
+    }
+
+    /// Text only, as the protocol's search uses it.
+    pub fn text(text: &str, limit: i64) -> Self {
+        Self {
+            text: text.to_string(),
+            limit,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
     pub agent: Option<AccountId>,

@@ -79,24 +79,28 @@ impl PgStore {
     pub(crate) async fn search_text(
         &self,
         tenant: kefu_domain::TenantId,
-        query: &str,
-        limit: i64,
+        search: &crate::MessageSearch,
     ) -> Result<Vec<crate::StoredMessage>> {
+        use crate::sql::messages::{bind_search_filters, search_filters};
         use crate::sql::rows::{MessageRow, message_columns};
-        let query = query.trim();
-        if query.is_empty() {
+        if search.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+        // pg_trgm's index serves `ilike` for three characters or more; an empty text matches
+        // everything and leaves the other filters to choose.
+        let q = sqlx::query_as(concat!(
             "select ",
             message_columns!(),
-            " from messages where tenant_id = $1 and text ilike $2 escape '\\' order by id desc limit $3"
+            " from messages where tenant_id = $1 and text ilike $2 escape '\\'",
+            search_filters!(),
+            " order by id desc limit $3"
         ))
         .bind(tenant.0)
-        .bind(crate::sql::messages::like_pattern(query))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(crate::sql::messages::like_pattern(search.text.trim()))
+        .bind(search.limit.clamp(1, 1000));
+        let rows: Vec<MessageRow> = bind_search_filters!(q, search)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 }

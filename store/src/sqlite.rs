@@ -82,40 +82,48 @@ impl SqliteStore {
     pub(crate) async fn search_text(
         &self,
         tenant: kefu_domain::TenantId,
-        query: &str,
-        limit: i64,
+        search: &crate::MessageSearch,
     ) -> Result<Vec<crate::StoredMessage>> {
+        use crate::sql::messages::{bind_search_filters, search_filters};
         use crate::sql::rows::{MessageRow, message_columns};
-        let query = query.trim();
-        if query.is_empty() {
+        if search.is_empty() {
             return Ok(Vec::new());
         }
+        let query = search.text.trim();
+        let limit = search.limit.clamp(1, 1000);
         let rows: Vec<MessageRow> = if query.chars().count() >= 3 {
             // The whole query as one FTS5 phrase, its quotes doubled, so no operator syntax
             // leaks through.
             let phrase = format!("\"{}\"", query.replace('"', "\"\""));
-            sqlx::query_as(concat!(
+            let q = sqlx::query_as(concat!(
                 "select ",
                 message_columns!(),
                 " from messages where tenant_id = $1 and id in \
-                 (select rowid from messages_fts where messages_fts match $2) order by id desc limit $3"
+                 (select rowid from messages_fts where messages_fts match $2)",
+                search_filters!(),
+                " order by id desc limit $3"
             ))
             .bind(tenant.0)
             .bind(phrase)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
+            .bind(limit);
+            bind_search_filters!(q, search)
+                .fetch_all(&self.pool)
+                .await?
         } else {
-            sqlx::query_as(concat!(
+            // Short text (trigrams need three characters) or none: a scan with `like`.
+            let q = sqlx::query_as(concat!(
                 "select ",
                 message_columns!(),
-                " from messages where tenant_id = $1 and text like $2 escape '\\' order by id desc limit $3"
+                " from messages where tenant_id = $1 and text like $2 escape '\\'",
+                search_filters!(),
+                " order by id desc limit $3"
             ))
             .bind(tenant.0)
             .bind(crate::sql::messages::like_pattern(query))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
+            .bind(limit);
+            bind_search_filters!(q, search)
+                .fetch_all(&self.pool)
+                .await?
         };
         Ok(rows.into_iter().map(Into::into).collect())
     }

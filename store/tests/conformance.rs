@@ -1207,7 +1207,7 @@ async fn message_text_is_searchable_in_chinese_and_english() {
             let store = store.clone();
             async move {
                 store
-                    .search_messages(t, q, 10)
+                    .search_messages(t, &kefu_store::MessageSearch::text(q, 10))
                     .await
                     .unwrap()
                     .into_iter()
@@ -1241,14 +1241,152 @@ async fn message_text_is_searchable_in_chinese_and_english() {
         );
         assert_eq!(found("  ").await, Vec::<i64>::new());
         assert_eq!(
-            store.search_messages(b, "退款", 10).await.unwrap().len(),
+            store
+                .search_messages(b, &kefu_store::MessageSearch::text("退款", 10))
+                .await
+                .unwrap()
+                .len(),
             1,
             "per tenant"
         );
         assert_eq!(
-            store.search_messages(t, "退", 1).await.unwrap().len(),
+            store
+                .search_messages(t, &kefu_store::MessageSearch::text("退", 1))
+                .await
+                .unwrap()
+                .len(),
             1,
             "limit"
+        );
+    }
+}
+
+#[tokio::test]
+async fn message_search_filters_by_period_sender_account_and_group() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let pre = store.create_skill_group(t, "售前", T0).await.unwrap();
+        let post = store.create_skill_group(t, "售后", T0).await.unwrap();
+        let (c1, _) = store
+            .open_conversation(t, "buyer_1", "@cs", "im", T0)
+            .await
+            .unwrap();
+        store.enqueue(t, c1.id, pre.id, "system", T0).await.unwrap();
+        let (c2, _) = store
+            .open_conversation(t, "buyer_2", "@cs", "im", T0)
+            .await
+            .unwrap();
+        store
+            .enqueue(t, c2.id, post.id, "system", T0)
+            .await
+            .unwrap();
+        let owner = store.find_login(Some(t), "owner").await.unwrap().unwrap();
+        // (from, to, role, text, at)
+        let lines = [
+            ("buyer_1", "@cs", "", "在吗 退款", T0 + 1),
+            ("@cs", "buyer_1", "robot", "您好，我是机器人", T0 + 2),
+            ("@cs", "buyer_1", "agent", "您好 退款已受理", T0 + 3),
+            ("buyer_2", "@cs", "", "发票 退款", T0 + 4),
+        ];
+        for (i, (from, to, role, text, at)) in lines.into_iter().enumerate() {
+            let mut m = msg(from, to, i as i64, i as i64, 100 + i as i64, text, at);
+            m.sender_role = role.into();
+            if role == "agent" {
+                m.agent_id = Some(owner.id);
+            }
+            store.append_message(t, m, at).await.unwrap();
+        }
+        let texts = |s: kefu_store::MessageSearch| {
+            let store = store.clone();
+            async move {
+                store
+                    .search_messages(t, &kefu_store::MessageSearch { limit: 10, ..s })
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| {
+                        let body: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+                        body[0]["MsgContent"]["Text"].as_str().unwrap().to_string()
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let all = kefu_store::MessageSearch::default;
+        assert_eq!(
+            texts(kefu_store::MessageSearch {
+                role: Some("buyer".into()),
+                ..all()
+            })
+            .await,
+            ["发票 退款", "在吗 退款"],
+            "{}: buyers' messages, newest first",
+            db.name
+        );
+        assert_eq!(
+            texts(kefu_store::MessageSearch {
+                role: Some("robot".into()),
+                ..all()
+            })
+            .await,
+            ["您好，我是机器人"]
+        );
+        assert_eq!(
+            texts(kefu_store::MessageSearch {
+                agent: Some(owner.id),
+                ..all()
+            })
+            .await,
+            ["您好 退款已受理"]
+        );
+        assert_eq!(
+            texts(kefu_store::MessageSearch {
+                text: "退款".into(),
+                skill_group: Some(pre.id),
+                ..all()
+            })
+            .await,
+            ["您好 退款已受理", "在吗 退款"],
+            "{}: text within one group's conversations",
+            db.name
+        );
+        assert_eq!(
+            texts(kefu_store::MessageSearch {
+                account: Some("buyer_2".into()),
+                ..all()
+            })
+            .await,
+            ["发票 退款"]
+        );
+        assert_eq!(
+            texts(kefu_store::MessageSearch {
+                from: Some(T0 + 2),
+                to: Some(T0 + 4),
+                ..all()
+            })
+            .await,
+            ["您好 退款已受理", "您好，我是机器人"],
+            "{}: the period's end is exclusive",
+            db.name
+        );
+        let newest = store
+            .search_messages(t, &kefu_store::MessageSearch::text("退款已受理", 10))
+            .await
+            .unwrap();
+        assert_eq!(
+            texts(kefu_store::MessageSearch {
+                text: "退款".into(),
+                before_id: Some(newest[0].id),
+                ..all()
+            })
+            .await,
+            ["在吗 退款"],
+            "{}: the next page",
+            db.name
+        );
+        assert!(
+            texts(all()).await.is_empty(),
+            "nothing asked, nothing found"
         );
     }
 }

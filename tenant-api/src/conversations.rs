@@ -186,6 +186,27 @@ pub struct TypingDto {
     pub delivered: bool,
 }
 
+/// A message found by the message search, with the conversation it belongs to.
+#[derive(Debug, Object)]
+pub struct MessageHitDto {
+    /// The message's id: pass it as `before` for the next page.
+    pub id: i64,
+    /// The buyer of the chat.
+    pub buyer: String,
+    /// The buyer's conversation that was open when the message was stored, if any; open
+    /// its transcript with `GET /conversations/{id}/transcript`.
+    pub conversation_id: Option<i64>,
+    pub message: MessageDto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SenderRole {
+    Buyer,
+    Agent,
+    Robot,
+}
+
 /// Who the buyer is, for the console's right pane.
 #[derive(Debug, Object)]
 pub struct BuyerDto {
@@ -770,6 +791,114 @@ impl ConversationsApi {
         Ok(Json(ReadDto { read_seq }))
     }
 
+    /// Search messages (消息管理)
+    ///
+    /// Administrators search every message of the tenant: text (`q`, Chinese included),
+    /// period (`from`, `to` in ms, `to` exclusive), sender role, the agent who wrote it, an IM
+    /// account (a buyer's id), and skill group. Newest first, `limit` 1–200 (default 50);
+    /// `before` (a hit's `id`) gives the next page. Each hit names its conversation.
+    ///
+    /// Errors: 400 `validation_failed`; 403 `forbidden`.
+    #[oai(path = "/messages", method = "get", operation_id = "searchMessages")]
+    #[allow(clippy::too_many_arguments)]
+    async fn search(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        q: Query<Option<String>>,
+        from: Query<Option<i64>>,
+        to: Query<Option<i64>>,
+        role: Query<Option<SenderRole>>,
+        agent_id: Query<Option<i64>>,
+        account: Query<Option<String>>,
+        skill_group_id: Query<Option<i64>>,
+        before: Query<Option<i64>>,
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<Vec<MessageHitDto>>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::ALL_CONVERSATIONS, action::READ)
+            .await?;
+        if let (Some(f), Some(t)) = (from.0, to.0)
+            && f > t
+        {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                "`from` is after `to`; give the earlier time first",
+            ));
+        }
+        let search = kefu_store::MessageSearch {
+            text: q.0.unwrap_or_default(),
+            from: from.0,
+            to: to.0,
+            role: role.0.map(|r| {
+                match r {
+                    SenderRole::Buyer => "buyer",
+                    SenderRole::Agent => "agent",
+                    SenderRole::Robot => "robot",
+                }
+                .to_string()
+            }),
+            agent: agent_id.0.map(AccountId),
+            account: account.0.filter(|a| !a.is_empty()),
+            skill_group: skill_group_id.0.map(SkillGroupId),
+            before_id: before.0,
+            limit: limit.0.unwrap_or(50).clamp(1, 200),
+        };
+        if search.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                "give some text, a period or another filter to search by",
+            ));
+        }
+        let found = state.store.search_messages(tenant, &search).await?;
+        let app = state.store.get_im_app(tenant).await?;
+        let services: Vec<String> = app
+            .as_ref()
+            .map(|a| {
+                a.service_accounts
+                    .iter()
+                    .map(|s| s.identifier.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let secret = app.map(|a| a.secret_key);
+        let me = auth.0.account.id;
+        // Each buyer's conversations are read once for all their hits.
+        let mut conversations: std::collections::HashMap<String, Vec<Conversation>> =
+            std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(found.len());
+        for m in found {
+            let buyer = if services.contains(&m.from_account) {
+                m.to_account.clone()
+            } else {
+                m.from_account.clone()
+            };
+            if !conversations.contains_key(&buyer) {
+                let filter = ConversationFilter {
+                    buyer: Some(buyer.clone()),
+                    limit: 200,
+                    ..Default::default()
+                };
+                let list = state.store.list_conversations(tenant, &filter).await?;
+                conversations.insert(buyer.clone(), list);
+            }
+            // The first conversation not over when the message was stored: the one it was
+            // part of, or the one it opened a moment later.
+            let conversation_id = conversations[&buyer]
+                .iter()
+                .filter(|c| c.state != ConversationState::Ended || c.updated_at >= m.created_at)
+                .min_by_key(|c| (c.created_at, c.id))
+                .map(|c| c.id);
+            out.push(MessageHitDto {
+                id: m.id,
+                conversation_id,
+                message: message_dto(&state, tenant, secret.as_deref(), Some(&buyer), me, m),
+                buyer,
+            });
+        }
+        Ok(Json(out))
+    }
+
     /// The buyer of a conversation
     ///
     /// Identifier, nickname, channel and device, for the console's right pane.
@@ -857,7 +986,8 @@ impl ConversationsApi {
     /// A transcript
     ///
     /// The messages between the conversation's buyer and service account stored from
-    /// `from` to `to` (ms, `to` exclusive; by default the conversation's own span), oldest
+    /// `from` to `to` (ms, `to` exclusive; by default the conversation's own span, from the
+    /// end of the buyer's previous conversation, so the message that opened it is in), oldest
     /// first, at most 2,000. Administrators, the agents who served it, and the agent serving
     /// the same buyer now (their past contacts) may read it.
     ///
@@ -878,7 +1008,27 @@ impl ConversationsApi {
         let (tenant, c) = Self::load(&state, &auth, id.0, action::READ).await?;
         let me = auth.0.account.id;
         Self::may_look_back(&state, &auth, &c).await?;
-        let from = from.0.unwrap_or(c.created_at);
+        // By default from the end of the buyer's previous conversation: the message that
+        // opened this one (stored a moment before it) and the bot's part belong to it.
+        let from = match from.0 {
+            Some(f) => f,
+            None => {
+                let filter = ConversationFilter {
+                    buyer: Some(c.buyer.clone()),
+                    limit: 200,
+                    ..Default::default()
+                };
+                state
+                    .store
+                    .list_conversations(tenant, &filter)
+                    .await?
+                    .iter()
+                    .filter(|p| p.created_at < c.created_at && p.state == ConversationState::Ended)
+                    .map(|p| p.updated_at + 1)
+                    .max()
+                    .unwrap_or(0)
+            }
+        };
         let to = to.0.unwrap_or(if c.state == ConversationState::Ended {
             c.updated_at + 1
         } else {

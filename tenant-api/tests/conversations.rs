@@ -1798,5 +1798,30 @@ async fn the_console_hears_the_buyer_and_reads_who_they_are_and_what_came_before
             )
             .await;
         assert_eq!((status, &bad["code"]), (400, &json!("validation_failed")));
+
+        // The message search (消息管理) is the administrators': a hit names its conversation.
+        let boss = d.login("boss").await;
+        let (status, hits) = d
+            .call(
+                "GET",
+                "/api/v1/messages?q=%E5%8F%91%E8%B4%A7&role=buyer",
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{hits}");
+        assert_eq!(
+            (&hits[0]["buyer"], &hits[0]["conversation_id"]),
+            (&json!("buyer_9"), &json!(first.id)),
+            "{}: {hits}",
+            d.name
+        );
+        assert_eq!(hits[0]["message"]["role"], "Y");
+        assert_eq!(
+            d.call("GET", "/api/v1/messages?q=x", &bob, None).await.0,
+            403
+        );
+        let (status, empty) = d.call("GET", "/api/v1/messages", &boss, None).await;
+        assert_eq!((status, &empty["code"]), (400, &json!("validation_failed")));
     }
 }

@@ -1,5 +1,44 @@
 //! C2C messages: append with a gap-free per-chat sequence, de-duplication, paging, recall.
 
+/// The filters of a message search after the text: `$4` from, `$5` to, `$6` role, `$7`
+/// agent, `$8` account, `$9` skill group, `$10` before id. A message belongs to a group's
+/// conversation when that buyer's conversation with the service account was open then, or
+/// opened within 5 s after it (the buyer's first message is stored before the conversation
+/// it opens).
+macro_rules! search_filters {
+    () => {
+        " and ($4 is null or created_at >= $4) and ($5 is null or created_at < $5) \
+         and ($6 is null or (case when $6 = 'agent' then sender_role = 'agent' \
+              when $6 = 'robot' then sender_role in ('robot', 'system') \
+              else sender_role not in ('agent', 'robot', 'system') end)) \
+         and ($7 is null or agent_id = $7) \
+         and ($8 is null or from_account = $8 or to_account = $8) \
+         and ($9 is null or exists (select 1 from conversations c where c.tenant_id = messages.tenant_id \
+              and c.skill_group_id = $9 \
+              and ((c.buyer = messages.from_account and c.service_account = messages.to_account) \
+                or (c.buyer = messages.to_account and c.service_account = messages.from_account)) \
+              and c.created_at <= messages.created_at + 5000 \
+              and (c.state <> 'ended' or c.updated_at >= messages.created_at))) \
+         and ($10 is null or id < $10)"
+    };
+}
+pub(crate) use search_filters;
+
+/// Binds the filters of [`search_filters`] in order.
+macro_rules! bind_search_filters {
+    ($query:expr, $s:expr) => {
+        $query
+            .bind($s.from)
+            .bind($s.to)
+            .bind($s.role.as_deref())
+            .bind($s.agent.map(|a| a.0))
+            .bind($s.account.as_deref())
+            .bind($s.skill_group.map(|g| g.0))
+            .bind($s.before_id)
+    };
+}
+pub(crate) use bind_search_filters;
+
 /// `query` as a LIKE pattern matching it anywhere, with `\`, `%` and `_` taken literally.
 pub(crate) fn like_pattern(query: &str) -> String {
     let escaped = query
@@ -368,11 +407,10 @@ macro_rules! impl_message_store {
             async fn search_messages(
                 &self,
                 tenant: kefu_domain::TenantId,
-                query: &str,
-                limit: i64,
+                search: &$crate::MessageSearch,
             ) -> $crate::Result<Vec<$crate::StoredMessage>> {
                 // Text search is dialect SQL, in the backend's own file.
-                self.search_text(tenant, query, limit).await
+                self.search_text(tenant, search).await
             }
         }
     };

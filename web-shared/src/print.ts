@@ -1,7 +1,7 @@
 // PDF export: a print-ready page of a transcript, printed by the browser ("Save as PDF").
 // The browser lays out the Chinese text with the system's fonts, so nothing is embedded here.
-import type { Message } from '@kefu/shared/api'
-import { clock, preview } from '@kefu/shared/messages'
+import type { Message } from './api'
+import { clock, preview } from './messages'
 
 const escape = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c)
