@@ -105,6 +105,11 @@ describe('admin console', () => {
     assert.equal(file.suggestedFilename(), 'workload.xlsx')
     const bytes = readFileSync(await file.path())
     assert.equal(bytes.subarray(0, 2).toString(), 'PK', 'an xlsx is a zip')
+    // 分时统计: one row per hour of the day.
+    await page.click('[data-test=report-name]')
+    await page.locator('.el-select-dropdown__item').filter({ hasText: '分时统计' }).click()
+    await page.locator('[data-test=report-table]').getByText('23:00-24:00').waitFor()
+    assert.equal(await page.locator('[data-test=report-table] .el-table__body tr').count(), 25, '24 hours and the totals')
   })
 
   it('changes the service settings and the sensitive words', async () => {

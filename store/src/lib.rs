@@ -757,6 +757,16 @@ pub trait ReportStore: Send + Sync {
         from: Millis,
         to: Millis,
     ) -> Result<Vec<(String, String, Millis)>>;
+    /// Counts per UTC hour (`at / 3,600,000`) in the range, optionally of one skill group's
+    /// conversations: buyers joining a queue, buyers who wrote, their messages, agents'
+    /// replies. Hours with nothing are left out.
+    async fn hourly_counts(
+        &self,
+        tenant: TenantId,
+        from: Millis,
+        to: Millis,
+        group: Option<SkillGroupId>,
+    ) -> Result<Vec<HourCounts>>;
 }
 
 /// Which database is behind a [`Store`].

@@ -589,6 +589,17 @@ pub struct EndRequest {
     pub due_by: Option<Millis>,
 }
 
+/// One UTC hour of the hourly report (分时统计).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HourCounts {
+    /// Milliseconds since the epoch / 3,600,000.
+    pub hour: i64,
+    pub queued: i64,
+    pub buyers: i64,
+    pub buyer_messages: i64,
+    pub replies: i64,
+}
+
 /// A message search (消息管理): every part is optional; results are newest first.
 #[derive(Debug, Clone, Default)]
 pub struct MessageSearch {

@@ -442,6 +442,56 @@ impl ReportsApi {
         })
     }
 
+    /// 分时统计: per hour of the day in the tenant's time zone, over the whole range.
+    async fn hourly(state: &State, s: &Scope) -> Result<ReportDto, ApiError> {
+        let zone = state.store.schedule(s.tenant).await?.time_zone;
+        let counts = state
+            .store
+            .hourly_counts(s.tenant, s.from, s.to, s.group)
+            .await?;
+        let mut hours = [[0i64; 4]; 24];
+        for c in counts {
+            let (_, hour) = kefu_domain::schedule::local_day_hour(&zone, c.hour * 3_600_000);
+            let h = &mut hours[(hour as usize).min(23)];
+            h[0] += c.queued;
+            h[1] += c.buyers;
+            h[2] += c.buyer_messages;
+            h[3] += c.replies;
+        }
+        let mut total = [0i64; 4];
+        for h in &hours {
+            for (t, v) in total.iter_mut().zip(h) {
+                *t += v;
+            }
+        }
+        Ok(ReportDto {
+            name: "hourly".into(),
+            from: s.from,
+            to: s.to,
+            columns: vec![
+                col("hour", "时段", ColumnKind::Text),
+                col("queued", "排队人数", ColumnKind::Integer),
+                col("buyers", "咨询人数", ColumnKind::Integer),
+                col("buyer_messages", "客户消息数", ColumnKind::Integer),
+                col("replies", "回复消息数", ColumnKind::Integer),
+            ],
+            rows: hours
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let mut row = vec![json!(format!("{i:02}:00-{:02}:00", i + 1))];
+                    row.extend(h.iter().map(|v| json!(v)));
+                    row
+                })
+                .collect(),
+            totals: Some(
+                std::iter::once(json!("合计"))
+                    .chain(total.iter().map(|v| json!(v)))
+                    .collect(),
+            ),
+        })
+    }
+
     async fn categories(state: &State, s: &Scope) -> Result<ReportDto, ApiError> {
         let zone = state.store.schedule(s.tenant).await?.time_zone;
         let tree = state.store.tree(s.tenant, Tree::Categories).await?;
@@ -579,8 +629,9 @@ impl ReportsApi {
     ///
     /// `name`: `sessions` (会话清单, one row per session), `workload` (工作量统计, per agent,
     /// with totals; `include_idle=true` shows agents with no replies), `satisfaction` (per
-    /// agent and rating level) or `categories` (咨询分类统计, per day in the tenant's time
-    /// zone and category). `from` and `to` are milliseconds (`to` exclusive, at most 366
+    /// agent and rating level), `categories` (咨询分类统计, per day in the tenant's time
+    /// zone and category) or `hourly` (分时统计, per hour of the day in the tenant's zone:
+    /// queue joins, buyers who wrote, their messages and agents' replies). `from` and `to` are milliseconds (`to` exclusive, at most 366
     /// days); sessions count by when they began. `agent_id` and `skill_group_id` narrow it.
     /// `format=xlsx` answers the same table as an Excel workbook.
     ///
@@ -622,11 +673,12 @@ impl ReportsApi {
             "workload" => Self::workload(&state, &scope).await?,
             "satisfaction" => Self::satisfaction(&state, &scope).await?,
             "categories" => Self::categories(&state, &scope).await?,
+            "hourly" => Self::hourly(&state, &scope).await?,
             other => {
                 return Err(ApiError::new(
                     ErrorCode::NotFound,
                     format!(
-                        "there is no report `{other}`; use sessions, workload, satisfaction or categories"
+                        "there is no report `{other}`; use sessions, workload, satisfaction, categories or hourly"
                     ),
                 ));
             }

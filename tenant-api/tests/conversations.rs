@@ -1397,6 +1397,70 @@ async fn reports_count_a_scripted_day_and_export_it_to_excel() {
         d.clock.advance(70 * S);
         let range = format!("from={t0}&to={}", t0 + 3_600 * S);
 
+        // 分时统计: everything happened in the hour after t0, in the tenant's zone.
+        let (status, hourly) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/hourly?{range}"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{hourly}");
+        let local_hour = kefu_domain::schedule::local_day_hour("Asia/Shanghai", t0).1 as usize;
+        let busy: Vec<&Value> = hourly["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r[1].as_i64() != Some(0) || r[2].as_i64() != Some(0))
+            .collect();
+        assert_eq!(busy.len(), 1, "{}: {hourly}", d.name);
+        // Two queue joins, one buyer who wrote once, two replies.
+        assert_eq!(
+            *busy[0],
+            json!([
+                format!("{local_hour:02}:00-{:02}:00", local_hour + 1),
+                2,
+                1,
+                1,
+                2
+            ]),
+            "{}",
+            d.name
+        );
+        assert_eq!(hourly["totals"], json!(["合计", 2, 1, 1, 2]));
+        let (_, in_group) = d
+            .call(
+                "GET",
+                &format!(
+                    "/api/v1/reports/hourly?{range}&skill_group_id={}",
+                    d.group.0
+                ),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(
+            in_group["totals"],
+            json!(["合计", 2, 1, 1, 2]),
+            "{}",
+            d.name
+        );
+        let (_, elsewhere) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/hourly?{range}&skill_group_id=999999"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(
+            elsewhere["totals"],
+            json!(["合计", 0, 0, 0, 0]),
+            "{}",
+            d.name
+        );
+
         let (status, sessions) = d
             .call(
                 "GET",

@@ -63,5 +63,25 @@ describe('reports', () => {
       ],
     })
     expect(chartOf({ ...workload, name: 'sessions' })).toBeNull()
+    const hourly = {
+      name: 'hourly',
+      from: 0,
+      to: 1,
+      columns: ['hour', 'queued', 'buyers', 'buyer_messages', 'replies'].map((key) => ({ key, label: key, kind: 'integer' as const })),
+      rows: [
+        ['08:00-09:00', 2, 1, 1, 2],
+        ['09:00-10:00', 0, 3, 5, 4],
+      ],
+    }
+    expect(chartOf(hourly)).toEqual({
+      categories: ['08', '09'],
+      stacked: false,
+      series: [
+        { name: 'queued', data: [2, 0] },
+        { name: 'buyers', data: [1, 3] },
+        { name: 'buyer_messages', data: [1, 5] },
+        { name: 'replies', data: [2, 4] },
+      ],
+    })
   })
 })

@@ -47,6 +47,13 @@ export function chartOf(r: Report): Chart | null {
       })),
     }
   }
+  if (r.name === 'hourly') {
+    return {
+      categories: rows.map((x) => String(x[col('hour')]).slice(0, 2)),
+      stacked: false,
+      series: ['queued', 'buyers', 'buyer_messages', 'replies'].map((k) => ({ name: r.columns[col(k)].label, data: rows.map((x) => Number(x[col(k)] ?? 0)) })),
+    }
+  }
   const keys = r.name === 'workload' ? ['sessions', 'replies'] : ['sessions', 'rated']
   return {
     categories: rows.map((x) => String(x[col('agent_name')])),

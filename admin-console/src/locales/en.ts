@@ -99,7 +99,7 @@ const en: typeof zh = {
   },
   reports: {
     name: 'Report',
-    names: { sessions: 'Sessions', workload: 'Workload', satisfaction: 'Satisfaction', categories: 'Categories per day' },
+    names: { sessions: 'Sessions', workload: 'Workload', hourly: 'Per hour', satisfaction: 'Satisfaction', categories: 'Categories per day' },
     range: 'Period',
     agent: 'Agent',
     group: 'Skill group',

@@ -97,7 +97,7 @@ export default {
   },
   reports: {
     name: '报表',
-    names: { sessions: '会话清单', workload: '工作量统计', satisfaction: '满意度', categories: '咨询分类统计' },
+    names: { sessions: '会话清单', workload: '工作量统计', hourly: '分时统计', satisfaction: '满意度', categories: '咨询分类统计' },
     range: '时间范围',
     agent: '坐席',
     group: '技能组',

@@ -83,6 +83,61 @@ macro_rules! impl_report_store {
                 .fetch_all(&self.pool)
                 .await?)
             }
+
+            async fn hourly_counts(
+                &self,
+                tenant: kefu_domain::TenantId,
+                from: i64,
+                to: i64,
+                group: Option<kefu_domain::SkillGroupId>,
+            ) -> $crate::Result<Vec<$crate::HourCounts>> {
+                let group = group.map(|g| g.0);
+                // A queue join counts for the group it joined (the event's conversation is in
+                // that group from then until a transfer).
+                let queued: Vec<(i64, i64)> = sqlx::query_as(
+                    "select e.at / 3600000 as h, count(*) from conversation_events e \
+                     join conversations c on c.id = e.conversation_id and c.tenant_id = e.tenant_id \
+                     where e.tenant_id = $1 and e.kind = 'queued' and e.at >= $2 and e.at < $3 \
+                     and ($4 is null or c.skill_group_id = $4) group by e.at / 3600000",
+                )
+                .bind(tenant.0)
+                .bind(from)
+                .bind(to)
+                .bind(group)
+                .fetch_all(&self.pool)
+                .await?;
+                let messages: Vec<(i64, i64, i64, i64)> = sqlx::query_as(concat!(
+                    "select created_at / 3600000 as h, \
+                     count(distinct case when sender_role not in ('agent', 'robot', 'system') then from_account end), \
+                     sum(case when sender_role not in ('agent', 'robot', 'system') then 1 else 0 end), \
+                     sum(case when sender_role = 'agent' then 1 else 0 end) \
+                     from messages where tenant_id = $1 and created_at >= $2 and created_at < $3 \
+                     and ($4 is null or exists (select 1 from conversations c where c.tenant_id = messages.tenant_id \
+                          and c.skill_group_id = $4 \
+                          and ((c.buyer = messages.from_account and c.service_account = messages.to_account) \
+                            or (c.buyer = messages.to_account and c.service_account = messages.from_account)) \
+                          and c.created_at <= messages.created_at + 5000 \
+                          and (c.state <> 'ended' or c.updated_at >= messages.created_at))) \
+                     group by created_at / 3600000"
+                ))
+                .bind(tenant.0)
+                .bind(from)
+                .bind(to)
+                .bind(group)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut by: std::collections::BTreeMap<i64, $crate::HourCounts> = Default::default();
+                for (h, n) in queued {
+                    by.entry(h).or_insert_with(|| $crate::HourCounts { hour: h, ..Default::default() }).queued = n;
+                }
+                for (h, buyers, msgs, replies) in messages {
+                    let e = by.entry(h).or_insert_with(|| $crate::HourCounts { hour: h, ..Default::default() });
+                    e.buyers = buyers;
+                    e.buyer_messages = msgs;
+                    e.replies = replies;
+                }
+                Ok(by.into_values().collect())
+            }
         }
     };
 }
