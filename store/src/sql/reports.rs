@@ -106,7 +106,7 @@ macro_rules! impl_report_store {
                 .bind(group)
                 .fetch_all(&self.pool)
                 .await?;
-                let messages: Vec<(i64, i64, i64, i64)> = sqlx::query_as(concat!(
+                let messages: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
                     "select created_at / 3600000 as h, \
                      count(distinct case when sender_role not in ('agent', 'robot', 'system') then from_account end), \
                      sum(case when sender_role not in ('agent', 'robot', 'system') then 1 else 0 end), \
@@ -118,8 +118,8 @@ macro_rules! impl_report_store {
                             or (c.buyer = messages.to_account and c.service_account = messages.from_account)) \
                           and c.created_at <= messages.created_at + 5000 \
                           and (c.state <> 'ended' or c.updated_at >= messages.created_at))) \
-                     group by created_at / 3600000"
-                ))
+                     group by created_at / 3600000",
+                )
                 .bind(tenant.0)
                 .bind(from)
                 .bind(to)
