@@ -15,3 +15,19 @@ export function tree<T extends { id: number; parent_id?: number | null; position
   }
   return roots
 }
+
+/** A cascader option (Element Plus) of a named tree node. */
+export interface Option {
+  value: number
+  label: string
+  children?: Option[]
+}
+
+/** The cascader options of named nodes, children nested. */
+export function options<T extends { id: number; name: string }>(nodes: Node<T>[]): Option[] {
+  return nodes.map((n) => ({
+    value: n.item.id,
+    label: n.item.name,
+    children: n.children.length ? options(n.children) : undefined,
+  }))
+}
