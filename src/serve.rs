@@ -7,7 +7,7 @@ use kefu_domain::{Clock, Role, SystemClock};
 use kefu_store::{NewAccount, Store};
 use kefu_tenant_api::State;
 use poem::listener::TcpListener;
-use poem::{EndpointExt, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,11 +140,6 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
         orders: Arc::new(kefu_orders::OrderClient::new(clock.clone())),
     };
     let mut app = Route::new()
-        .at(
-            "/",
-            // People arrive at the agent console; integrators know `/docs`.
-            poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/agent/")),
-        )
         .nest(
             "/agent",
             crate::web::App::<crate::web::AgentConsole>::new("npm ci && npm run build"),
@@ -191,6 +186,14 @@ pub async fn run(config: Config, demo: bool) -> Result<(), String> {
     }
     let app = app
         .nest("/", kefu_tenant_api::routes(state))
+        // The API's nest at "/" claims the root itself, so the root is answered before
+        // routing: people arrive at the agent console; integrators know `/docs`.
+        .around(|ep, req| async move {
+            if req.uri().path() == "/" {
+                return Ok(poem::web::Redirect::see_other("/agent/").into_response());
+            }
+            ep.call(req).await.map(IntoResponse::into_response)
+        })
         .with(poem::middleware::Tracing);
 
     let listener = std::net::TcpListener::bind(&config.listen)

@@ -91,6 +91,22 @@ async fn a_bare_start_serves_the_demo_and_a_restart_duplicates_nothing() {
             .await
             .unwrap();
         assert_eq!(spec["info"]["title"], "Kefu tenant API");
+        // The root leads people to the agent console.
+        let root = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                root.status().as_u16(),
+                root.headers().get("location").and_then(|v| v.to_str().ok())
+            ),
+            (303, Some("/agent/"))
+        );
         let (status, agent) = login(
             base,
             json!({ "tenant": "demo", "username": "agent1", "password": "Demo#2026" }),
