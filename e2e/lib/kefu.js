@@ -23,9 +23,11 @@ async function freePort() {
 }
 
 export class Kefu {
-  static async start() {
+  /** Starts Kefu; `env` adds settings (`KEFU_…`). */
+  static async start(env = {}) {
     if (!existsSync(BIN)) throw new Error(`${BIN} is missing; build it with cargo build -p kefu`)
     const k = new Kefu()
+    k.extraEnv = env
     k.dir = mkdtempSync(join(tmpdir(), 'kefu-e2e-'))
     k.port = await freePort()
     k.url = `http://127.0.0.1:${k.port}`
@@ -45,6 +47,7 @@ export class Kefu {
         KEFU_DEMO_PASSWORD: PASSWORD,
         KEFU_OPERATOR_PASSWORD: PASSWORD,
         KEFU_LOG: 'warn',
+        ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
