@@ -476,24 +476,7 @@ impl ConversationsApi {
                 let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
                 let mut out = Vec::with_capacity(list.len());
                 for c in list {
-                    let unread = if c.state == ConversationState::Ended {
-                        0
-                    } else {
-                        state.store.unread_count(tenant, &c).await?
-                    };
-                    let last = state
-                        .store
-                        .messages_before(tenant, &c.buyer, &c.service_account, i64::MAX, 1)
-                        .await?
-                        .into_iter()
-                        .next()
-                        .map(|m| {
-                            message_dto(&state, tenant, secret.as_deref(), Some(&c.buyer), me, m)
-                        });
-                    let mut d = dto(c, None);
-                    d.unread = unread;
-                    d.last_message = last;
-                    out.push(d);
+                    out.push(with_preview(&state, tenant, secret.as_deref(), me, c).await?);
                 }
                 Ok(Json(out))
             }
@@ -936,7 +919,8 @@ impl ConversationsApi {
     /// A conversation
     ///
     /// One conversation, for whoever may read its transcript (see
-    /// `GET /conversations/{id}/transcript`).
+    /// `GET /conversations/{id}/transcript`), with `unread` and `last_message` as in
+    /// `scope=mine`: a console told that one conversation changed reads just that one.
     ///
     /// Errors: 403 `forbidden`; 404 `not_found`.
     #[oai(
@@ -950,9 +934,12 @@ impl ConversationsApi {
         auth: Auth,
         id: Path<i64>,
     ) -> Result<Json<ConversationDto>, ApiError> {
-        let (_, c) = Self::load(&state, &auth, id.0, action::READ).await?;
+        let (tenant, c) = Self::load(&state, &auth, id.0, action::READ).await?;
         Self::may_look_back(&state, &auth, &c).await?;
-        Ok(Json(dto(c, None)))
+        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        Ok(Json(
+            with_preview(&state, tenant, secret.as_deref(), auth.0.account.id, c).await?,
+        ))
     }
 
     /// The buyer's contact history
@@ -1213,6 +1200,33 @@ impl ConversationsApi {
 }
 
 /// A message as a console shows it: role relative to the reader, media links signed.
+/// A conversation with what the incoming list shows: its unread count (open ones) and the
+/// newest message of the buyer's chat.
+async fn with_preview(
+    state: &State,
+    tenant: kefu_domain::TenantId,
+    secret: Option<&str>,
+    reader: AccountId,
+    c: Conversation,
+) -> Result<ConversationDto, ApiError> {
+    let unread = if c.state == ConversationState::Ended {
+        0
+    } else {
+        state.store.unread_count(tenant, &c).await?
+    };
+    let last = state
+        .store
+        .messages_before(tenant, &c.buyer, &c.service_account, i64::MAX, 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(|m| message_dto(state, tenant, secret, Some(&c.buyer), reader, m));
+    let mut d = dto(c, None);
+    d.unread = unread;
+    d.last_message = last;
+    Ok(d)
+}
+
 fn message_dto(
     state: &State,
     tenant: kefu_domain::TenantId,

@@ -137,12 +137,21 @@ export const useDesk = defineStore('desk', () => {
     loadedOnce = true
   }
 
+  /** Reads one conversation's entry again (unread count, preview); an unknown one reloads the
+   *  list. */
+  async function refreshOne(id: number) {
+    const entry = entries.get(id)
+    if (!entry) return loadList()
+    entry.conversation = await call(api.GET('/api/v1/conversations/{id}', { params: { path: { id } } }))
+  }
+
   function handle(frame: Frame) {
     if (frame.type === 'conversation') {
       if (frame.change === 'message') {
-        // The open chat is read first, so that the list shows it without an unread count.
-        const open = frame.conversation_id === currentId.value
-        quietly((open ? catchUp(frame.conversation_id) : Promise.resolve()).then(loadList))
+        // Only that conversation changed: the open chat is read first (so it shows no unread
+        // count), then its entry alone is read again.
+        const id = frame.conversation_id
+        quietly((id === currentId.value ? catchUp(id) : Promise.resolve()).then(() => refreshOne(id)))
       } else {
         quietly(loadList())
         quietly(loadStatus())

@@ -1,25 +1,37 @@
 //! C2C messages: append with a gap-free per-chat sequence, de-duplication, paging, recall.
 
+/// Whether a row of `messages` belongs to a conversation of the skill group in parameter
+/// `$p` (or `$p` is null): that buyer's conversation with the service account was open then,
+/// or opened within 5 s after it (the buyer's first message is stored before the
+/// conversation it opens).
+macro_rules! in_group {
+    ($p:literal) => {
+        concat!(
+            "(", $p, " is null or exists (select 1 from conversations c \
+             where c.tenant_id = messages.tenant_id and c.skill_group_id = ", $p, " \
+             and ((c.buyer = messages.from_account and c.service_account = messages.to_account) \
+               or (c.buyer = messages.to_account and c.service_account = messages.from_account)) \
+             and c.created_at <= messages.created_at + 5000 \
+             and (c.state <> 'ended' or c.updated_at >= messages.created_at)))"
+        )
+    };
+}
+pub(crate) use in_group;
+
 /// The filters of a message search after the text: `$4` from, `$5` to, `$6` role, `$7`
-/// agent, `$8` account, `$9` skill group, `$10` before id. A message belongs to a group's
-/// conversation when that buyer's conversation with the service account was open then, or
-/// opened within 5 s after it (the buyer's first message is stored before the conversation
-/// it opens).
+/// agent, `$8` account, `$9` skill group ([`in_group`]), `$10` before id.
 macro_rules! search_filters {
     () => {
-        " and ($4 is null or created_at >= $4) and ($5 is null or created_at < $5) \
-         and ($6 is null or (case when $6 = 'agent' then sender_role = 'agent' \
-              when $6 = 'robot' then sender_role in ('robot', 'system') \
-              else sender_role not in ('agent', 'robot', 'system') end)) \
-         and ($7 is null or agent_id = $7) \
-         and ($8 is null or from_account = $8 or to_account = $8) \
-         and ($9 is null or exists (select 1 from conversations c where c.tenant_id = messages.tenant_id \
-              and c.skill_group_id = $9 \
-              and ((c.buyer = messages.from_account and c.service_account = messages.to_account) \
-                or (c.buyer = messages.to_account and c.service_account = messages.from_account)) \
-              and c.created_at <= messages.created_at + 5000 \
-              and (c.state <> 'ended' or c.updated_at >= messages.created_at))) \
-         and ($10 is null or id < $10)"
+        concat!(
+            " and ($4 is null or created_at >= $4) and ($5 is null or created_at < $5) \
+             and ($6 is null or (case when $6 = 'agent' then sender_role = 'agent' \
+                  when $6 = 'robot' then sender_role in ('robot', 'system') \
+                  else sender_role not in ('agent', 'robot', 'system') end)) \
+             and ($7 is null or agent_id = $7) \
+             and ($8 is null or from_account = $8 or to_account = $8) and ",
+            $crate::sql::messages::in_group!("$9"),
+            " and ($10 is null or id < $10)"
+        )
     };
 }
 pub(crate) use search_filters;

@@ -106,20 +106,15 @@ macro_rules! impl_report_store {
                 .bind(group)
                 .fetch_all(&self.pool)
                 .await?;
-                let messages: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+                let messages: Vec<(i64, i64, i64, i64)> = sqlx::query_as(concat!(
                     "select created_at / 3600000 as h, \
                      count(distinct case when sender_role not in ('agent', 'robot', 'system') then from_account end), \
                      sum(case when sender_role not in ('agent', 'robot', 'system') then 1 else 0 end), \
                      sum(case when sender_role = 'agent' then 1 else 0 end) \
-                     from messages where tenant_id = $1 and created_at >= $2 and created_at < $3 \
-                     and ($4 is null or exists (select 1 from conversations c where c.tenant_id = messages.tenant_id \
-                          and c.skill_group_id = $4 \
-                          and ((c.buyer = messages.from_account and c.service_account = messages.to_account) \
-                            or (c.buyer = messages.to_account and c.service_account = messages.from_account)) \
-                          and c.created_at <= messages.created_at + 5000 \
-                          and (c.state <> 'ended' or c.updated_at >= messages.created_at))) \
-                     group by created_at / 3600000",
-                )
+                     from messages where tenant_id = $1 and created_at >= $2 and created_at < $3 and ",
+                    $crate::sql::messages::in_group!("$4"),
+                    " group by created_at / 3600000",
+                ))
                 .bind(tenant.0)
                 .bind(from)
                 .bind(to)

@@ -81,12 +81,6 @@ export class BuyerSocket {
     return id
   }
 
-  /** Tries an unacknowledged message again (same id: never stored twice). */
-  resend(id: string) {
-    const body = this.outbox.get(id)
-    if (body) this.write({ type: 'send', id, to: this.login.service_account, body })
-  }
-
   typing() {
     this.write({ type: 'typing', to: this.login.service_account })
   }
