@@ -16,6 +16,7 @@ export const router = createRouter({
         { path: 'logins', name: 'logins', component: () => import('./views/LoginsView.vue') },
         { path: 'groups', name: 'groups', component: () => import('./views/GroupsView.vue') },
         { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
+        { path: 'flows', name: 'flows', component: () => import('./views/FlowsView.vue') },
         { path: 'schedule', name: 'schedule', component: () => import('./views/ScheduleView.vue') },
         { path: 'app', name: 'app', component: () => import('./views/AppView.vue') },
         { path: 'tenants', name: 'tenants', component: () => import('./views/TenantsView.vue') },

@@ -1,12 +1,19 @@
-// The admin console in a real browser: seats against the plan, kicking a stuck login, a
-// skill group in use, reports with their Excel export, the audit log.
+// The admin console in a real browser: seats against the plan, kicking a stuck login and a
+// live agent console, a skill group in use, reports with the session list exported and read
+// back, the knowledge base reaching an agent's quick replies, a holiday and its reply, the
+// service-flow editor, the audit log.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { Kefu, PASSWORD, browser, eventually } from '../lib/kefu.js'
+import { readSheet } from 'read-excel-file/node'
+import { Kefu, PASSWORD, agentPage, browser, eventually } from '../lib/kefu.js'
+
+// Today in the demo tenant's zone, as the time plan writes dates.
+const TODAY = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date())
+const textOf = (m) => m.MsgBody.map((e) => e.MsgContent?.Text ?? '').join('')
 
 describe('admin console', () => {
-  let kefu, chromium, page, operator, admin, im
+  let kefu, chromium, page, operator, admin, im, agent
 
   before(async () => {
     kefu = await Kefu.start()
@@ -16,9 +23,27 @@ describe('admin console', () => {
     // for the console's.
     const api = await kefu.login('admin')
     im = await kefu.im(api)
+    // Working hours are off (always open) unless a test says, whatever the time of the run.
+    const plan = await api.get('/api/v1/schedule')
+    await api.put('/api/v1/schedule', { ...plan, enabled: false })
     await api.post('/api/v1/auth/logout')
     await im.importBuyer('buyer_msg', '查消息的买家')
     await im.say('buyer_msg', '我要退款，订单号 9988')
+    // One served session for the session list: agent1 online, the buyer asks for a human,
+    // agent1 replies twice and ends it.
+    const agent1 = await kefu.login('agent1')
+    await agent1.put('/api/v1/me/status', { status: 'online' })
+    await im.importBuyer('buyer_sess', '会话清单买家')
+    await im.say('buyer_sess', '人工')
+    const served = await eventually('the buyer assigned to agent1', async () =>
+      (await agent1.get('/api/v1/conversations')).find((c) => c.buyer === 'buyer_sess' && c.state === 'assigned'),
+    )
+    for (const text of ['您好', '已为您处理']) {
+      await agent1.post(`/api/v1/conversations/${served.id}/messages`, { msg_body: [{ MsgType: 'TIMTextElem', MsgContent: { Text: text } }] })
+    }
+    await agent1.post(`/api/v1/conversations/${served.id}/end`, {})
+    await agent1.put('/api/v1/me/status', { status: 'suspended' })
+    await agent1.post('/api/v1/auth/logout')
     const context = await chromium.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', acceptDownloads: true })
     page = await context.newPage()
     page.on('dialog', (d) => void d.accept())
@@ -110,6 +135,42 @@ describe('admin console', () => {
     await page.locator('.el-select-dropdown__item').filter({ hasText: '分时统计' }).click()
     await page.locator('[data-test=report-table]').getByText('23:00-24:00').waitFor()
     assert.equal(await page.locator('[data-test=report-table] .el-table__body tr').count(), 25, '24 hours and the totals')
+    // 工作质量概览: today by quarter hour, with the queue and agents' states drawn.
+    await page.click('[data-test=report-name]')
+    await page.locator('.el-select-dropdown__item').filter({ hasText: '工作质量概览' }).click()
+    await page.locator('[data-test=quality-chart] canvas').first().waitFor()
+    await page.locator('[data-test=report-table]').getByText('客服小王').waitFor()
+  })
+
+  it('exports the session list to Excel with the rows the server holds', async () => {
+    await page.click('[data-test=report-name]')
+    await page.locator('.el-select-dropdown__item').filter({ hasText: '会话清单' }).click()
+    await page.locator('[data-test=report-table]').getByText('buyer_sess').waitFor()
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=export-report]')])
+    assert.equal(file.suggestedFilename(), 'sessions.xlsx')
+    const sheet = await readSheet(readFileSync(await file.path()))
+    const q = new URL(page.url()).searchParams
+    assert.equal(q.size, 0)
+    const start = new Date()
+    start.setHours(0, 0, 0, 0)
+    const from = start.getTime() - 6 * 86_400_000
+    const json = await asConsole(`/api/v1/reports/sessions?from=${from}&to=${start.getTime() + 86_400_000}`)
+    assert.deepEqual(sheet[0], json.columns.map((c) => c.label), 'the header row')
+    assert.equal(sheet.length, json.rows.length + 1, 'one row per session')
+    const row = sheet.find((r) => r[0] === 'buyer_sess')
+    const expected = json.rows.find((r) => r[0] === 'buyer_sess')
+    assert.ok(row && expected, 'the served session is in both')
+    json.columns.forEach((c, i) => {
+      if (c.kind === 'time') {
+        // A date-time cell, the same instant to the second.
+        if (expected[i] === null) assert.equal(row[i], null)
+        else assert.equal(Math.round(row[i].getTime() / 1000), Math.round(expected[i] / 1000), c.label)
+      } else {
+        assert.equal(row[i], expected[i], c.label)
+      }
+    })
+    assert.equal(row[1], '客服小王')
+    assert.equal(row[9], 2, 'two agent messages')
   })
 
   it('changes the service settings and the sensitive words', async () => {
@@ -135,6 +196,9 @@ describe('admin console', () => {
     await page.click('[data-test=menu-trees]')
     await page.click('[data-test=knowledge-add-root]')
     await page.fill('input[name=tree-name]', '物流话术')
+    await page.click('[data-test=tree-groups]')
+    await page.locator('.el-select-dropdown__item:visible').filter({ hasText: '售前咨询' }).click()
+    await page.keyboard.press('Escape')
     await page.click('[data-test=knowledge-save]')
     const tree = page.locator('[data-test=knowledge-tree]')
     await tree.getByText('物流话术').waitFor()
@@ -146,9 +210,28 @@ describe('admin console', () => {
     await page.fill('input[data-test=knowledge-search]', '仓库')
     await page.keyboard.press('Enter')
     await eventually('the search to narrow the tree', async () => (await tree.locator('.el-tree-node').count()) === 1)
+    // agent1 (售前咨询) serves a buyer and finds the new entry among the quick replies.
+    agent = await agentPage(chromium, kefu, 'agent1')
+    await agent.click('[data-test=status]')
+    await im.importBuyer('buyer_kb', '问物流的买家')
+    await im.say('buyer_kb', '人工')
+    await agent.locator('[data-test=conversation-buyer_kb]').click()
+    await agent.click('[data-test=open-quick]')
+    await agent.locator('[data-test="quick-催发货"]').click()
+    assert.equal(await agent.locator('[data-test=composer]').inputValue(), '已为您催促仓库尽快发货。')
     await page.click('[data-test="delete-催发货"]')
     await confirmBox()
     await tree.getByText('催发货').waitFor({ state: 'detached' })
+  })
+
+  it("kicks an agent's live console login, which returns to the login page saying why", async () => {
+    await page.click('[data-test=menu-logins]')
+    await page.locator('[data-test=logins]').getByText('agent1').waitFor()
+    await page.click('[data-test=kick-agent1]')
+    await confirmBox()
+    await agent.locator('[data-test=end-reason]').getByText('您的登录已被管理员剔除').waitFor()
+    assert.equal(new URL(agent.url()).pathname, '/agent/login')
+    await agent.context().close()
   })
 
   it('keeps the working hours and the IM app', async () => {
@@ -158,6 +241,31 @@ describe('admin console', () => {
     )
     await page.click('[data-test=save-schedule]')
     await page.getByText('已保存').first().waitFor()
+    // A holiday today with its reply: a new buyer gets the reply.
+    await page.click('[data-test=schedule-enabled]')
+    await page.click('[data-test=add-holiday]')
+    const holiday = page.locator('[data-test=holiday]').last()
+    await holiday.locator('input[data-test=holiday-name]').fill('临时休息')
+    await holiday.locator('.el-range-input').first().fill(TODAY)
+    await holiday.locator('.el-range-input').last().fill(TODAY)
+    await holiday.locator('.el-range-input').last().press('Enter')
+    await holiday.locator('input[data-test=holiday-reply]').fill('今日临时休息，明天为您服务')
+    await page.click('[data-test=save-schedule]')
+    await eventually('the holiday saved', async () => {
+      const plan = await asConsole('/api/v1/schedule')
+      return plan.enabled && plan.holidays.some((h) => h.name === '临时休息' && h.from === TODAY && h.to === TODAY)
+    })
+    await im.importBuyer('buyer_holiday', '假日买家')
+    await im.say('buyer_holiday', '在吗')
+    await eventually('the holiday reply', async () => (await im.chat('buyer_holiday')).some((m) => textOf(m) === '今日临时休息，明天为您服务'))
+    // Taken out again, hours off, for the tests after.
+    await holiday.getByRole('button', { name: '删除' }).click()
+    await page.click('[data-test=schedule-enabled]')
+    await page.click('[data-test=save-schedule]')
+    await eventually('the holiday removed', async () => {
+      const plan = await asConsole('/api/v1/schedule')
+      return !plan.enabled && !plan.holidays.some((h) => h.name === '临时休息')
+    })
     await page.click('[data-test=menu-app]')
     const app = await asConsole('/api/v1/im-app')
     assert.equal((await page.locator('[data-test=sdkappid]').textContent()).trim(), String(app.sdk_app_id))
@@ -199,6 +307,40 @@ describe('admin console', () => {
     // The bot's welcome is in the same conversation.
     await dialog.getByText('机器人', { exact: false }).first().waitFor()
     await page.keyboard.press('Escape')
+  })
+
+  it('edits the service flow: problems at their node, fixed, published and run for a new buyer', async () => {
+    await page.click('[data-test=menu-flows]')
+    await page.click('[data-test="edit-flow-默认服务流程"]')
+    await page.locator('[data-test=flow-valid]').waitFor()
+    await page.locator('[data-test=flow-graph] canvas').first().waitFor()
+    // A new message node, empty and going nowhere: said next to it.
+    await page.click('[data-test=add-node]')
+    await page.locator('[data-test=node-error-message]').first().waitFor()
+    assert.match(await page.locator('[data-test=node-message]').textContent(), /needs a text or an image/)
+    await page.click('[data-test=save-flow]')
+    await page.getByText(/流程有 \d+ 处问题/).first().waitFor()
+    // welcome → message → faq
+    await page.fill('textarea[data-test=node-text-message]', '双11活动：全场包邮')
+    const pick = async (select, option) => {
+      // One dropdown at a time: the last one's closing items match too.
+      await eventually('no dropdown open', async () => (await page.locator('.el-select-dropdown__item:visible').count()) === 0)
+      await page.click(`[data-test=${select}]`)
+      await page.locator('.el-select-dropdown__item:visible').filter({ hasText: new RegExp(`^${option}$`) }).click()
+    }
+    await pick('node-next-message', 'faq')
+    await pick('node-next-welcome', 'message')
+    await page.locator('[data-test=flow-valid]').waitFor()
+    assert.equal(await page.locator('[data-test=node-error-message]').count(), 0)
+    await page.click('[data-test=publish-flow]')
+    await confirmBox()
+    await page.getByText('已发布 v2').waitFor()
+    const flows = await asConsole('/api/v1/flows')
+    assert.equal(flows[0].published_version, 2)
+    assert.equal(flows[0].unpublished_changes, false)
+    await im.importBuyer('buyer_flow', '新流程买家')
+    await im.say('buyer_flow', '你好')
+    await eventually('the published flow greeting a new buyer', async () => (await im.chat('buyer_flow')).some((m) => textOf(m) === '双11活动：全场包邮'))
   })
 
   it('lists the audit log', async () => {

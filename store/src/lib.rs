@@ -767,6 +767,17 @@ pub trait ReportStore: Send + Sync {
         to: Millis,
         group: Option<SkillGroupId>,
     ) -> Result<Vec<HourCounts>>;
+    /// Every stay in a queue that overlaps the range, optionally in one skill group: from
+    /// joining (`queued`) until leaving (assigned, accepted, ended or queued elsewhere);
+    /// `left_at` is `None` while the buyer still waits. Stays that began more than a day
+    /// before `from` are not looked for (the queue timeout ends them long before).
+    async fn queue_stays(
+        &self,
+        tenant: TenantId,
+        from: Millis,
+        to: Millis,
+        group: Option<SkillGroupId>,
+    ) -> Result<Vec<QueueStay>>;
 }
 
 /// Which database is behind a [`Store`].

@@ -600,6 +600,14 @@ pub struct HourCounts {
     pub replies: i64,
 }
 
+/// One buyer's stay in a skill group's queue (for the quality overview, 工作质量概览).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStay {
+    pub skill_group_id: Option<SkillGroupId>,
+    pub queued_at: Millis,
+    pub left_at: Option<Millis>,
+}
+
 /// A message search (消息管理): every part is optional; results are newest first.
 #[derive(Debug, Clone, Default)]
 pub struct MessageSearch {

@@ -1,5 +1,6 @@
 //! Work reports (工作报表), computed from sessions, status changes and transfer events:
-//! the session list, workload per agent, satisfaction and consultation categories per day.
+//! the session list, workload per agent, satisfaction, consultation categories per day,
+//! hourly statistics and the quality overview of one day.
 //! Each is a table, served as JSON or, with `format=xlsx`, as an Excel workbook with real
 //! number and date cells, a formatted and frozen header row.
 
@@ -25,6 +26,12 @@ enum Tag {
 
 /// The longest range a report covers.
 const MAX_RANGE_MS: i64 = 366 * 86_400_000;
+
+/// The quality overview covers one day (25 hours allows the day clocks go back).
+const QUALITY_MAX_MS: i64 = 25 * 3_600_000;
+
+/// The quality overview's step: a quarter hour.
+const QUALITY_SLOT_MS: i64 = 15 * 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -492,6 +499,112 @@ impl ReportsApi {
         })
     }
 
+    /// 工作质量概览: one row per quarter hour of the range (one day at most): the queue at
+    /// the quarter's start and its peak, how many agents were online, and each agent's
+    /// state (the one held longest in the quarter).
+    async fn quality(state: &State, s: &Scope) -> Result<ReportDto, ApiError> {
+        if s.to - s.from > QUALITY_MAX_MS {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                "to: the quality overview covers one day; give from and to at most 25 hours apart",
+            ));
+        }
+        let end = s.to.min(s.now.max(s.from));
+        let stays = state
+            .store
+            .queue_stays(s.tenant, s.from, s.to, s.group)
+            .await?;
+        let changes = state.store.status_changes(s.tenant, s.from, s.to).await?;
+        let filter = AccountFilter {
+            skill_group: s.group,
+            ..AccountFilter::default()
+        };
+        let seats = state.store.list_accounts(s.tenant, &filter).await?;
+        // Agents, and any other seat that went online or suspended in the range.
+        let mut agents: Vec<(AccountId, String)> = seats
+            .iter()
+            .filter(|a| a.role == Role::Agent || changes.iter().any(|(c, _, _)| *c == a.id))
+            .filter(|a| s.agent.is_none_or(|x| x == a.id))
+            .map(|a| (a.id, a.display_name.clone()))
+            .collect();
+        agents.sort_by_key(|(id, _)| *id);
+        // Each agent's spans of a status: (status, from, until).
+        let mut spans: HashMap<AccountId, Vec<(&str, i64, i64)>> = HashMap::new();
+        for (i, (agent, status, at)) in changes.iter().enumerate() {
+            let until = changes
+                .get(i + 1)
+                .filter(|(next, _, _)| next == agent)
+                .map_or(end, |(_, _, t)| *t);
+            spans
+                .entry(*agent)
+                .or_default()
+                .push((status.as_str(), *at, until));
+        }
+        let mut columns = vec![
+            col("time", "时间", ColumnKind::Time),
+            col("queue", "排队人数", ColumnKind::Integer),
+            col("queue_peak", "排队峰值", ColumnKind::Integer),
+            col("online_agents", "在线客服数", ColumnKind::Integer),
+        ];
+        for (id, name) in &agents {
+            columns.push(col(&format!("agent_{}", id.0), name, ColumnKind::Text));
+        }
+        let mut rows = Vec::new();
+        // Quarters up to now: the rest of the day has not happened.
+        let mut slot = s.from;
+        while slot < s.to && slot <= s.now {
+            let next = (slot + QUALITY_SLOT_MS).min(s.to);
+            let waiting = |t: i64| {
+                stays
+                    .iter()
+                    .filter(|q| q.queued_at <= t && q.left_at.is_none_or(|l| l > t))
+                    .count() as i64
+            };
+            let queue = waiting(slot);
+            // The peak is reached at the start or when someone joins.
+            let peak = stays
+                .iter()
+                .filter(|q| q.queued_at > slot && q.queued_at < next)
+                .map(|q| waiting(q.queued_at))
+                .fold(queue, i64::max);
+            let mut row = vec![json!(slot), json!(queue), json!(peak), json!(0)];
+            let mut online = 0;
+            for (id, _) in &agents {
+                let (mut on, mut off) = (0, 0);
+                for (status, a, b) in spans.get(id).into_iter().flatten() {
+                    let overlap = (*b).min(next) - (*a).max(slot);
+                    if overlap > 0 {
+                        if *status == "online" {
+                            on += overlap;
+                        } else {
+                            off += overlap;
+                        }
+                    }
+                }
+                let label = if on == 0 && off == 0 {
+                    "未登录"
+                } else if on >= off {
+                    online += 1;
+                    "在线"
+                } else {
+                    "挂起"
+                };
+                row.push(json!(label));
+            }
+            row[3] = json!(online);
+            rows.push(row);
+            slot = next;
+        }
+        Ok(ReportDto {
+            name: "quality".into(),
+            from: s.from,
+            to: s.to,
+            columns,
+            rows,
+            totals: None,
+        })
+    }
+
     async fn categories(state: &State, s: &Scope) -> Result<ReportDto, ApiError> {
         let zone = state.store.schedule(s.tenant).await?.time_zone;
         let tree = state.store.tree(s.tenant, Tree::Categories).await?;
@@ -631,8 +744,11 @@ impl ReportsApi {
     /// with totals; `include_idle=true` shows agents with no replies), `satisfaction` (per
     /// agent and rating level), `categories` (咨询分类统计, per day in the tenant's time
     /// zone and category) or `hourly` (分时统计, per hour of the day in the tenant's zone:
-    /// queue joins, buyers who wrote, their messages and agents' replies). `from` and `to` are milliseconds (`to` exclusive, at most 366
-    /// days); sessions count by when they began. `agent_id` and `skill_group_id` narrow it.
+    /// queue joins, buyers who wrote, their messages and agents' replies) or `quality`
+    /// (工作质量概览, one day at most, per quarter hour: the queue at its start and its peak,
+    /// agents online, and each agent's state held longest: 在线, 挂起 or 未登录). `from` and
+    /// `to` are milliseconds (`to` exclusive, at most 366 days); sessions count by when
+    /// they began. `agent_id` and `skill_group_id` narrow it.
     /// `format=xlsx` answers the same table as an Excel workbook.
     ///
     /// Errors: 400 `validation_failed`; 403 `forbidden`; 404 `not_found` (unknown report).
@@ -674,11 +790,12 @@ impl ReportsApi {
             "satisfaction" => Self::satisfaction(&state, &scope).await?,
             "categories" => Self::categories(&state, &scope).await?,
             "hourly" => Self::hourly(&state, &scope).await?,
+            "quality" => Self::quality(&state, &scope).await?,
             other => {
                 return Err(ApiError::new(
                     ErrorCode::NotFound,
                     format!(
-                        "there is no report `{other}`; use sessions, workload, satisfaction, categories or hourly"
+                        "there is no report `{other}`; use sessions, workload, satisfaction, categories, hourly or quality"
                     ),
                 ));
             }

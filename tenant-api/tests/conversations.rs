@@ -1666,6 +1666,86 @@ async fn reports_count_a_scripted_day_and_export_it_to_excel() {
             )
             .await;
         assert_eq!(status, 403, "agents do not read reports");
+
+        // 工作质量概览, read a quarter hour later: by quarter, the queue at its start and
+        // its peak (buyer_2 waited 0:71–0:101), agents online, each seat's longest state.
+        d.clock.advance(900 * S);
+        let (status, quality) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/quality?{range}"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{quality}");
+        let labels: Vec<&str> = quality["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["label"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "时间",
+                "排队人数",
+                "排队峰值",
+                "在线客服数",
+                "boss",
+                "ann",
+                "bob",
+                "cat"
+            ]
+        );
+        // In the first quarter ann was suspended 41 s, bob 106 s, boss throughout.
+        assert_eq!(
+            quality["rows"],
+            json!([
+                [t0, 0, 1, 2, "挂起", "在线", "在线", "未登录"],
+                [t0 + 900 * S, 0, 0, 2, "挂起", "在线", "在线", "未登录"]
+            ]),
+            "{}",
+            d.name
+        );
+        let (_, grouped) = d
+            .call(
+                "GET",
+                &format!(
+                    "/api/v1/reports/quality?{range}&skill_group_id={}",
+                    d.group.0
+                ),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(grouped["rows"][0][2], json!(1), "{grouped}");
+        let (_, elsewhere) = d
+            .call(
+                "GET",
+                &format!("/api/v1/reports/quality?{range}&skill_group_id=999999"),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(
+            elsewhere["rows"][0],
+            json!([t0, 0, 0, 0]),
+            "no queue, no members: {elsewhere}"
+        );
+        let (status, long) = d
+            .call(
+                "GET",
+                &format!(
+                    "/api/v1/reports/quality?from={t0}&to={}",
+                    t0 + 26 * 3_600 * S
+                ),
+                &boss,
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "{long}");
+        assert!(long["message"].as_str().unwrap().contains("one day"));
     }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { cell, chartOf, tableRows } from './report'
+import { cell, chartOf, tableRows, timelineOf } from './report'
 
 const categories = {
   name: 'categories',
@@ -83,5 +83,40 @@ describe('reports', () => {
         { name: 'replies', data: [2, 4] },
       ],
     })
+  })
+
+  it('turns the quality overview into a queue line and a state map', () => {
+    const at = new Date(2026, 10, 21, 9, 0).getTime()
+    const quality = {
+      name: 'quality',
+      from: at,
+      to: at + 1_800_000,
+      columns: [
+        { key: 'time', label: '时间', kind: 'time' as const },
+        { key: 'queue', label: '排队人数', kind: 'integer' as const },
+        { key: 'queue_peak', label: '排队峰值', kind: 'integer' as const },
+        { key: 'online_agents', label: '在线客服数', kind: 'integer' as const },
+        { key: 'agent_2', label: 'ann', kind: 'text' as const },
+        { key: 'agent_3', label: 'bob', kind: 'text' as const },
+      ],
+      rows: [
+        [at, 0, 3, 1, '在线', '未登录'],
+        [at + 900_000, 2, 2, 1, '挂起', '在线'],
+      ],
+    }
+    expect(chartOf(quality)).toBeNull()
+    expect(timelineOf(quality)).toEqual({
+      times: ['09:00', '09:15'],
+      queue: [0, 2],
+      peak: [3, 2],
+      agents: ['ann', 'bob'],
+      cells: [
+        [0, 0, 2],
+        [0, 1, 0],
+        [1, 0, 1],
+        [1, 1, 2],
+      ],
+    })
+    expect(timelineOf(categories)).toBeNull()
   })
 })

@@ -30,7 +30,7 @@ export interface Chart {
 
 /** A chart where one reads better than a table: per agent, or sessions per day by category. */
 export function chartOf(r: Report): Chart | null {
-  if (r.rows.length === 0 || r.name === 'sessions') return null
+  if (r.rows.length === 0 || r.name === 'sessions' || r.name === 'quality') return null
   const col = (key: string) => r.columns.findIndex((c) => c.key === key)
   const rows = r.rows as unknown[][]
   if (r.name === 'categories') {
@@ -61,5 +61,44 @@ export function chartOf(r: Report): Chart | null {
     series: keys
       .filter((k) => col(k) >= 0)
       .map((k) => ({ name: r.columns[col(k)].label, data: rows.map((x) => Number(x[col(k)] ?? 0)) })),
+  }
+}
+
+/** The agent states of the quality overview, in the order the chart colours them. */
+export const STATES = ['未登录', '挂起', '在线'] as const
+
+export interface Timeline {
+  /** `HH:MM` of each quarter hour. */
+  times: string[]
+  queue: number[]
+  peak: number[]
+  agents: string[]
+  /** `[quarter, agent, state index in STATES]`. */
+  cells: [number, number, number][]
+}
+
+/** The quality overview (工作质量概览) as a queue line and an agents-by-time state map. */
+export function timelineOf(r: Report): Timeline | null {
+  if (r.name !== 'quality' || r.rows.length === 0) return null
+  const rows = r.rows as unknown[][]
+  const first = r.columns.findIndex((c) => c.key.startsWith('agent_'))
+  const agentCols = first < 0 ? [] : r.columns.slice(first)
+  const hhmm = (ms: number) => {
+    const d = new Date(ms)
+    return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`
+  }
+  const cells: [number, number, number][] = []
+  rows.forEach((row, x) =>
+    agentCols.forEach((_, y) => {
+      const state = STATES.indexOf(String(row[first + y]) as (typeof STATES)[number])
+      cells.push([x, y, Math.max(state, 0)])
+    }),
+  )
+  return {
+    times: rows.map((row) => hhmm(Number(row[0]))),
+    queue: rows.map((row) => Number(row[1])),
+    peak: rows.map((row) => Number(row[2])),
+    agents: agentCols.map((c) => c.label),
+    cells,
   }
 }

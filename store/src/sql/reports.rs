@@ -133,8 +133,127 @@ macro_rules! impl_report_store {
                 }
                 Ok(by.into_values().collect())
             }
+
+            async fn queue_stays(
+                &self,
+                tenant: kefu_domain::TenantId,
+                from: i64,
+                to: i64,
+                group: Option<kefu_domain::SkillGroupId>,
+            ) -> $crate::Result<Vec<$crate::QueueStay>> {
+                let events: Vec<(i64, String, String, i64)> = sqlx::query_as(
+                    "select conversation_id, kind, detail, at from conversation_events \
+                     where tenant_id = $1 and kind in ('queued', 'assigned', 'accepted', 'ended') \
+                     and at >= $2 and at < $3 order by conversation_id, id",
+                )
+                .bind(tenant.0)
+                .bind(from - $crate::sql::reports::QUEUE_LOOKBACK_MS)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok($crate::sql::reports::queue_stays(events, from, group))
+            }
         }
     };
 }
 
 pub(crate) use impl_report_store;
+
+/// How far before a range the quality overview looks for buyers still queued at its start.
+pub(crate) const QUEUE_LOOKBACK_MS: i64 = 86_400_000;
+
+/// Walks each conversation's queue events (`(conversation, kind, detail, at)` in order) into
+/// stays, keeping those in `group` (if given) that had not ended before `from`.
+pub(crate) fn queue_stays(
+    events: Vec<(i64, String, String, i64)>,
+    from: i64,
+    group: Option<kefu_domain::SkillGroupId>,
+) -> Vec<crate::QueueStay> {
+    let mut out = Vec::new();
+    let mut open: Option<(i64, crate::QueueStay)> = None;
+    let close = |stay: crate::QueueStay, out: &mut Vec<crate::QueueStay>| {
+        let overlaps = stay.left_at.is_none_or(|l| l > from);
+        if overlaps && group.is_none_or(|g| stay.skill_group_id == Some(g)) {
+            out.push(stay);
+        }
+    };
+    for (conversation, kind, detail, at) in events {
+        if let Some((c, mut stay)) = open.take() {
+            if c == conversation {
+                stay.left_at = Some(at);
+                close(stay, &mut out);
+            } else {
+                close(stay, &mut out);
+            }
+        }
+        if kind == "queued" {
+            let group = serde_json::from_str::<serde_json::Value>(&detail)
+                .ok()
+                .and_then(|d| d["skill_group_id"].as_i64())
+                .map(kefu_domain::SkillGroupId);
+            open = Some((
+                conversation,
+                crate::QueueStay {
+                    skill_group_id: group,
+                    queued_at: at,
+                    left_at: None,
+                },
+            ));
+        }
+    }
+    if let Some((_, stay)) = open {
+        close(stay, &mut out);
+    }
+    out.sort_by_key(|s| s.queued_at);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::queue_stays;
+    use crate::QueueStay;
+    use kefu_domain::SkillGroupId;
+
+    fn ev(c: i64, kind: &str, group: i64, at: i64) -> (i64, String, String, i64) {
+        (
+            c,
+            kind.into(),
+            format!("{{\"skill_group_id\":{group}}}"),
+            at,
+        )
+    }
+
+    #[test]
+    fn stays_end_at_the_next_event_and_a_move_to_another_queue_starts_a_new_one() {
+        let events = vec![
+            // 1: waits 10–20 in group 1, then 20–35 in group 2 (moved), then served.
+            ev(1, "queued", 1, 10),
+            ev(1, "queued", 2, 20),
+            ev(1, "assigned", 0, 35),
+            // 2: left before the range began.
+            ev(2, "queued", 1, 1),
+            ev(2, "ended", 0, 5),
+            // 3: still waiting.
+            ev(3, "queued", 1, 40),
+            // 4: served without a queue event in reach.
+            ev(4, "assigned", 0, 50),
+        ];
+        let stay = |g: i64, q: i64, l: Option<i64>| QueueStay {
+            skill_group_id: Some(SkillGroupId(g)),
+            queued_at: q,
+            left_at: l,
+        };
+        assert_eq!(
+            queue_stays(events.clone(), 8, None),
+            vec![
+                stay(1, 10, Some(20)),
+                stay(2, 20, Some(35)),
+                stay(1, 40, None)
+            ]
+        );
+        assert_eq!(
+            queue_stays(events, 8, Some(SkillGroupId(2))),
+            vec![stay(2, 20, Some(35))]
+        );
+    }
+}
