@@ -272,6 +272,10 @@ describe('admin console', () => {
     await page.fill('input[data-test=callback-url]', 'https://shop.example.com/im-callback')
     await page.click('[data-test=save-app]')
     await eventually('the callback URL saved', async () => (await asConsole('/api/v1/im-app')).callback_url === 'https://shop.example.com/im-callback')
+    // The test callback says what happened: this host does not exist here.
+    await page.click('[data-test=test-callback]')
+    await page.locator('[data-test=test-result]').getByText('测试回调失败').waitFor()
+    assert.match(await page.locator('[data-test=test-result]').textContent(), /Kefu\.CallbackTest/)
   })
 
   it('lets the platform operator manage tenants and their plans', async () => {

@@ -71,6 +71,47 @@ pub struct UpdateImAppRequest {
     pub callback_token: Option<String>,
 }
 
+#[derive(Debug, Object)]
+pub struct TestCallbackRequest {
+    /// The URL to try; absent: the saved one. Lets the form be tried before saving.
+    pub callback_url: Option<String>,
+    /// The token to sign with; absent: the saved one; empty: unsigned.
+    pub callback_token: Option<String>,
+}
+
+/// What the tenant's server made of the test callback.
+#[derive(Debug, Object)]
+pub struct TestCallbackResult {
+    /// The server answered HTTP 200 with JSON within 2 s.
+    pub ok: bool,
+    /// Milliseconds until the answer (or the failure).
+    pub elapsed_ms: i64,
+    /// The answer's `ActionStatus` and `ErrorCode`, when it had them.
+    pub action_status: Option<String>,
+    pub error_code: Option<i64>,
+    /// Why it failed, for people: unreachable, timed out, an HTTP status, not JSON.
+    pub error: Option<String>,
+    /// The command sent: `Kefu.CallbackTest`.
+    pub command: String,
+    /// Whether it carried `Sign` and `RequestTime`.
+    pub signed: bool,
+}
+
+/// The command of a test callback: one no real event uses, so the tenant's server can tell.
+pub const TEST_COMMAND: &str = "Kefu.CallbackTest";
+
+/// Checks a callback URL the way the app keeps it.
+fn check_callback_url(url: &str) -> Result<(), ApiError> {
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !url.is_empty() && (!scheme_ok || url.len() > 512 || url.chars().any(char::is_whitespace)) {
+        return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
+            "callback_url",
+            "use an http:// or https:// URL of at most 512 characters, or \"\" to turn callbacks off",
+        )));
+    }
+    Ok(())
+}
+
 fn dto(app: ImApp, with_secret: bool) -> ImAppDto {
     ImAppDto {
         sdk_app_id: app.sdk_app_id,
@@ -170,15 +211,7 @@ impl ImAppApi {
         }
         let url = body.callback_url.as_ref().map(|u| u.trim().to_string());
         if let Some(url) = &url {
-            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-            if !url.is_empty()
-                && (!scheme_ok || url.len() > 512 || url.chars().any(char::is_whitespace))
-            {
-                return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
-                    "callback_url",
-                    "use an http:// or https:// URL of at most 512 characters, or \"\" to turn callbacks off",
-                )));
-            }
+            check_callback_url(url)?;
         }
         if body.callback_token.as_ref().is_some_and(|t| t.len() > 64) {
             return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
@@ -230,6 +263,81 @@ impl ImAppApi {
             .allows(&auth.0.account, object::IM_SECRET, action::READ)
             .await;
         Ok(Json(dto(app, with_secret)))
+    }
+
+    /// Send a test callback
+    ///
+    /// Posts `Kefu.CallbackTest` (`{"CallbackCommand": "Kefu.CallbackTest", "EventTime": ms,
+    /// "SdkAppid": n}`) to the saved callback URL, or to `callback_url` when given, signed
+    /// as real callbacks are, and says what came back. Nothing is queued or retried.
+    ///
+    /// Errors: 400 `validation_failed` (no URL to try); 403 `forbidden`.
+    #[oai(
+        path = "/test-callback",
+        method = "post",
+        operation_id = "testImCallback"
+    )]
+    async fn test_callback(
+        &self,
+        state: Data<&State>,
+        auth: Auth,
+        body: Json<TestCallbackRequest>,
+    ) -> Result<Json<TestCallbackResult>, ApiError> {
+        let tenant = state
+            .require_tenant(&auth.0, object::IM_APP, action::WRITE)
+            .await?;
+        let mut app = state
+            .store
+            .get_im_app(tenant)
+            .await?
+            .ok_or_else(|| ApiError::not_found("IM app"))?;
+        if let Some(url) = &body.0.callback_url {
+            app.callback_url = url.trim().to_string();
+        }
+        if let Some(token) = &body.0.callback_token {
+            app.callback_token = token.clone();
+        }
+        check_callback_url(&app.callback_url)?;
+        if app.callback_url.is_empty() {
+            return Err(ApiError::invalid(kefu_domain::validate::Invalid::new(
+                "callback_url",
+                "set a callback URL first (or send one with the test)",
+            )));
+        }
+        let now = state.clock.now();
+        let url = kefu_callback::url(&app, TEST_COMMAND, "", "RESTAPI", now / 1000);
+        let body = serde_json::json!({
+            "CallbackCommand": TEST_COMMAND,
+            "EventTime": now,
+            "SdkAppid": app.sdk_app_id,
+        })
+        .to_string();
+        let started = std::time::Instant::now();
+        let answer = kefu_callback::post(&kefu_callback::http_client(), &url, &body).await;
+        let elapsed_ms = started.elapsed().as_millis() as i64;
+        state
+            .audit(&auth.0, "im_callback_test", &app.callback_url, "")
+            .await;
+        Ok(Json(match answer {
+            Ok(v) => TestCallbackResult {
+                ok: true,
+                elapsed_ms,
+                action_status: v["ActionStatus"].as_str().map(str::to_string),
+                error_code: v["ErrorCode"].as_i64(),
+                error: None,
+                command: TEST_COMMAND.into(),
+                signed: !app.callback_token.is_empty(),
+            },
+            Err(e) => TestCallbackResult {
+                ok: false,
+                elapsed_ms,
+                action_status: None,
+                error_code: None,
+                error: Some(e),
+                command: TEST_COMMAND.into(),
+                signed: !app.callback_token.is_empty(),
+            },
+        }))
     }
 
     /// Callback delivery log

@@ -1199,3 +1199,155 @@ async fn callback_settings_are_checked_and_the_token_shown_to_super_admins_only(
         (400, Some("validation_failed"))
     );
 }
+
+/// A tenant's callback endpoint on a free port that keeps each request's query and body and
+/// answers `answer` with `status`; returns its URL and what it received.
+async fn callback_sink(
+    status: u16,
+    answer: &'static str,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use poem::{EndpointExt, handler, http::StatusCode, web::Data};
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+    #[handler]
+    fn receive(
+        req: &poem::Request,
+        body: String,
+        seen: Data<&Seen>,
+        reply: Data<&(u16, &'static str)>,
+    ) -> poem::Response {
+        seen.lock()
+            .unwrap()
+            .push((req.uri().query().unwrap_or_default().to_string(), body));
+        poem::Response::builder()
+            .status(StatusCode::from_u16(reply.0.0).unwrap())
+            .body(reply.0.1)
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let seen: Seen = Default::default();
+    let route = poem::Route::new()
+        .at("/cb", poem::post(receive))
+        .data(seen.clone())
+        .data((status, answer));
+    tokio::spawn(
+        poem::Server::new(poem::listener::TcpListener::bind(format!(
+            "127.0.0.1:{port}"
+        )))
+        .run(route),
+    );
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        // Waiting for the server to bind, not for a timeout under test.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (format!("http://127.0.0.1:{port}/cb"), seen)
+}
+
+#[tokio::test]
+async fn a_test_callback_reaches_the_tenants_server_signed_and_says_what_came_back() {
+    let app = app(TestDb::sqlite()).await;
+    let op = app.token(None, "operator", OPERATOR_PASSWORD).await;
+    let (_, boss) = app.tenant(&op, "acme", 5).await;
+    let (_, first) = app.seat(&boss, "zhao", "admin").await;
+    let admin = app.activate("acme", "zhao", &first, "Admin#2026").await;
+    let test = |body: Value| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.call(
+                "POST",
+                "/api/v1/im-app/test-callback",
+                Some(&admin),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // Nothing saved and nothing given: said what to do.
+    let (status, err) = test(json!({})).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("callback URL"));
+
+    // The saved URL and token: signed as real callbacks are.
+    let (url, seen) = callback_sink(200, r#"{"ActionStatus":"OK","ErrorCode":0}"#).await;
+    app.call(
+        "PATCH",
+        "/api/v1/im-app",
+        Some(&admin),
+        Some(json!({ "callback_url": url, "callback_token": "s3cret" })),
+    )
+    .await;
+    let (status, r) = test(json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        (
+            &r["ok"],
+            &r["action_status"],
+            &r["error_code"],
+            &r["signed"]
+        ),
+        (&json!(true), &json!("OK"), &json!(0), &json!(true)),
+        "{r}"
+    );
+    let (query, body) = seen.lock().unwrap()[0].clone();
+    let q: std::collections::HashMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(q["CallbackCommand"], "Kefu.CallbackTest");
+    let time: i64 = q["RequestTime"].parse().unwrap();
+    assert_eq!(q["Sign"], kefu_callback::sign("s3cret", time));
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["CallbackCommand"], "Kefu.CallbackTest");
+
+    // Unsaved form values are tried as given, and nothing is saved.
+    let (other, other_seen) = callback_sink(500, "oops").await;
+    let (_, r) = test(json!({ "callback_url": other, "callback_token": "" })).await;
+    assert_eq!(
+        (&r["ok"], &r["error"], &r["signed"]),
+        (&json!(false), &json!("answered HTTP 500"), &json!(false)),
+        "{r}"
+    );
+    assert!(!other_seen.lock().unwrap()[0].0.contains("Sign="));
+    let (_, im) = app.call("GET", "/api/v1/im-app", Some(&admin), None).await;
+    assert_eq!(im["callback_url"].as_str(), Some(url.as_str()));
+
+    // Nobody listening.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (_, r) = test(json!({ "callback_url": format!("http://127.0.0.1:{closed}/cb") })).await;
+    assert_eq!(r["ok"], json!(false));
+    assert!(
+        r["error"].as_str().unwrap().starts_with("cannot reach"),
+        "{r}"
+    );
+    let (status, _) = test(json!({ "callback_url": "ftp://x" })).await;
+    assert_eq!(status, 400);
+    // Agents may not.
+    let (_, agent_first) = app.seat(&admin, "qian", "agent").await;
+    let agent = app
+        .activate("acme", "qian", &agent_first, "Agent#2026")
+        .await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/im-app/test-callback",
+            Some(&agent),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 403);
+}

@@ -221,6 +221,11 @@ const en: typeof zh = {
     deleteConfirm: 'Delete "{name}"?',
   },
   imApp: {
+    test: 'Send a test callback',
+    testOk: 'The callback URL answered in {ms} ms: ActionStatus {status}, ErrorCode {code}',
+    testFailed: 'The test callback failed after {ms} ms: {error}',
+    testSigned: 'Signed with the token (Sign, RequestTime); the command is Kefu.CallbackTest',
+    testUnsigned: 'Unsigned (no token); the command is Kefu.CallbackTest',
     title: 'IM app',
     secret: 'Secret key',
     secretHidden: 'Shown to super administrators only',

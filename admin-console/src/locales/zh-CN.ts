@@ -219,6 +219,11 @@ export default {
     deleteConfirm: '删除“{name}”？',
   },
   imApp: {
+    test: '发送测试回调',
+    testOk: '回调地址已应答（{ms} 毫秒）：ActionStatus {status}，ErrorCode {code}',
+    testFailed: '测试回调失败（{ms} 毫秒）：{error}',
+    testSigned: '已按 Token 签名（Sign、RequestTime），命令为 Kefu.CallbackTest',
+    testUnsigned: '未签名（未设置 Token），命令为 Kefu.CallbackTest',
     title: 'IM 应用',
     secret: '密钥',
     secretHidden: '仅超级管理员可见',
