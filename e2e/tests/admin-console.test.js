@@ -123,6 +123,22 @@ describe('admin console', () => {
     await alert.getByRole('button', { name: '确定' }).click()
   })
 
+  it("chooses a group's knowledge-base subtrees from the group's side", async () => {
+    await page.click('[data-test="edit-group-售前咨询"]')
+    const afterSales = page.locator('[data-test="use-knowledge-售后话术"]')
+    await afterSales.waitFor()
+    assert.equal(await afterSales.locator('input').isChecked(), false, '售后话术 is 售后服务 only')
+    const groups = await asConsole('/api/v1/skill-groups')
+    const id = (name) => groups.find((g) => g.name === name).id
+    const rootGroups = async () => (await asConsole('/api/v1/knowledge')).find((k) => k.title === '售后话术').skill_group_ids
+    await afterSales.click()
+    await eventually('售前咨询 added', async () => (await rootGroups()).join() === [id('售前咨询'), id('售后服务')].sort((a, b) => a - b).join())
+    await eventually('the box checked', async () => await afterSales.locator('input').isChecked())
+    await afterSales.click()
+    await eventually('售前咨询 taken away', async () => (await rootGroups()).join() === String(id('售后服务')))
+    await page.keyboard.press('Escape')
+  })
+
   it('shows a report with its totals and exports it to Excel', async () => {
     await page.click('[data-test=menu-reports]')
     await page.locator('[data-test=report-table]').getByText('合计').waitFor()

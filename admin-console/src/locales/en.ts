@@ -83,6 +83,10 @@ const en: typeof zh = {
     refresh: 'Refresh',
   },
   groups: {
+    uses: { knowledge: 'Knowledge base used', faq: 'FAQ used', categories: 'Categories used' },
+    everyGroup: '(every group)',
+    noSubtrees: 'No top-level entries yet',
+    onlyGroup: '"{name}" belongs to this group only; without it, it would be for every group. Disable or delete it under Knowledge and trees instead.',
     add: 'New skill group',
     name: 'Name',
     identifier: 'Identifier',

@@ -81,6 +81,10 @@ export default {
     refresh: '刷新',
   },
   groups: {
+    uses: { knowledge: '使用的知识库', faq: '使用的常见问题', categories: '使用的咨询分类' },
+    everyGroup: '（所有技能组）',
+    noSubtrees: '尚无顶级分类',
+    onlyGroup: '“{name}”只属于本技能组；取消后它将对所有技能组可用。如不再使用，请在“知识库与分类”中停用或删除。',
     add: '新建技能组',
     name: '名称',
     identifier: '标识',
