@@ -106,6 +106,18 @@ try {
   await adminPage.locator('[data-test=report-table]').getByText('合计').waitFor()
   await adminPage.waitForTimeout(800)
   await adminPage.screenshot({ path: join(out, 'admin-reports.png') })
+  // Today's quality overview: the queue over the day and each agent's state.
+  await adminPage.click('[data-test=report-name]')
+  await adminPage.locator('.el-select-dropdown__item').filter({ hasText: '工作质量概览' }).click()
+  await adminPage.locator('[data-test=quality-chart] canvas').first().waitFor()
+  await adminPage.waitForTimeout(800)
+  await adminPage.screenshot({ path: join(out, 'admin-quality.png') })
+  // The service-flow editor: the diagram above a form per node.
+  await adminPage.click('[data-test=menu-flows]')
+  await adminPage.click('[data-test="edit-flow-默认服务流程"]')
+  await adminPage.locator('[data-test=flow-valid]').waitFor()
+  await adminPage.waitForTimeout(800)
+  await adminPage.screenshot({ path: join(out, 'admin-flow.png') })
   console.log(`screenshots written to ${out}`)
 } finally {
   await chromium.close()

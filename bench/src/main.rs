@@ -5,6 +5,7 @@
 //! kefu-bench gateway --kefu target/release/kefu [--postgres URL] [--seconds 10]
 //! kefu-bench engine --kefu target/release/kefu --postgres URL [--seconds 10] [--trials 10000]
 //! kefu-bench moderation [--words 10000] [--messages 200000]
+//! kefu-bench reports --kefu target/release/kefu [--postgres URL]
 //! ```
 //!
 //! `gateway` starts Kefu (and the relay) pinned to core 0 with `taskset`, while it runs
@@ -16,6 +17,7 @@ mod engine;
 mod load;
 mod moderation;
 mod relay;
+mod reports;
 mod server;
 
 use anyhow::{Context, Result, bail};
@@ -61,6 +63,12 @@ fn main() -> Result<()> {
                 .unwrap_or(10_000);
             rt.block_on(engine::run(&kefu, &postgres, seconds, trials))
         }
+        Some("reports") => {
+            let kefu = PathBuf::from(flag(&args, "--kefu").context("reports needs --kefu PATH")?);
+            let postgres = flag(&args, "--postgres");
+            let keep = args.iter().any(|a| a == "--keep");
+            rt.block_on(reports::run(&kefu, postgres.as_deref(), keep))
+        }
         Some("moderation") => {
             let words = flag(&args, "--words")
                 .map(|s| s.parse::<usize>())
@@ -74,7 +82,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N] | engine --kefu PATH --postgres URL [--seconds N] [--trials N] | moderation [--words N] [--messages N]"
+            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N] | engine --kefu PATH --postgres URL [--seconds N] [--trials N] | moderation [--words N] [--messages N] | reports --kefu PATH [--postgres URL] [--keep]"
         ),
     }
 }

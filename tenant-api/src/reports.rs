@@ -649,7 +649,8 @@ impl ReportsApi {
     }
 }
 
-/// The workbook: one sheet, the header bold and frozen, times as date-time cells.
+/// The workbook: one sheet, the header bold and frozen, times as date-time cells. Built
+/// with rust_xlsxwriter's `zlib` (1.5× faster deflate on large files) and `constant_memory`.
 fn workbook(report: &ReportDto) -> Result<Vec<u8>, XlsxError> {
     let mut wb = Workbook::new();
     let header = Format::new()
@@ -660,7 +661,11 @@ fn workbook(report: &ReportDto) -> Result<Vec<u8>, XlsxError> {
     let date = Format::new().set_num_format("yyyy-mm-dd");
     let percent = Format::new().set_num_format("0.0%");
     let bold = Format::new().set_bold();
-    let sheet = wb.add_worksheet().set_name(&report.name)?;
+    // Rows go out in order, so each is written to a temporary file as it is done rather than
+    // held as cells: a 100,000-session export stays small in memory.
+    let sheet = wb
+        .add_worksheet_with_constant_memory()?
+        .set_name(&report.name)?;
     for (c, column) in report.columns.iter().enumerate() {
         sheet.write_string_with_format(0, c as u16, &column.label, &header)?;
         sheet.set_column_width(

@@ -153,6 +153,14 @@ macro_rules! impl_conversation_store {
                 .bind(end.note)
                 .execute(&mut **tx)
                 .await?;
+                // The session list's figures, kept now so reports need not count them again.
+                for sql in $crate::sql::reports::SESSION_ROLLUP {
+                    sqlx::query(sql)
+                        .bind(tenant)
+                        .bind(end.session)
+                        .execute(&mut **tx)
+                        .await?;
+                }
                 Ok(())
             }
 

@@ -13,24 +13,37 @@ macro_rules! impl_report_store {
                 now: i64,
             ) -> $crate::Result<Vec<$crate::SessionReportRow>> {
                 let rows: Vec<$crate::sql::rows::SessionReportRowSql> = sqlx::query_as(
-                    "select s.id as session_id, s.conversation_id, c.buyer, s.agent_id, s.skill_group_id, \
-                     c.created_at as entered_at, \
-                     (select max(e.at) from conversation_events e where e.tenant_id = s.tenant_id \
-                      and e.conversation_id = s.conversation_id and e.kind = 'queued' and e.at <= s.started_at) as queued_at, \
-                     (select max(p.started_at) from conversation_sessions p where p.tenant_id = s.tenant_id \
-                      and p.conversation_id = s.conversation_id and p.started_at < s.started_at) as previous_at, \
-                     s.started_at, s.first_reply_at, s.ended_at, s.end_reason, s.categories, s.rating, \
-                     (select count(*) from messages m where m.chat_id = ch.id and m.sender_role = 'agent' \
-                      and m.agent_id = s.agent_id and m.created_at >= s.started_at \
-                      and m.created_at <= coalesce(s.ended_at, $4)) as agent_messages, \
-                     (select count(*) from messages m where m.chat_id = ch.id and m.from_account = c.buyer \
-                      and m.created_at >= s.started_at and m.created_at <= coalesce(s.ended_at, $4)) as buyer_messages \
-                     from conversation_sessions s \
-                     join conversations c on c.id = s.conversation_id \
-                     left join chats ch on ch.tenant_id = c.tenant_id and ((ch.user_a = c.buyer and ch.user_b = c.service_account) \
-                      or (ch.user_a = c.service_account and ch.user_b = c.buyer)) \
-                     where s.tenant_id = $1 and s.started_at >= $2 and s.started_at < $3 \
-                     order by s.started_at, s.id",
+                    // Ended sessions carry their figures (SESSION_ROLLUP); open ones are
+                    // counted here. The chat is found by two index lookups (its pair is stored
+                    // in one order or the other); a join on either order would make the
+                    // planner pair every session with every chat.
+                    "select x.session_id, x.conversation_id, x.buyer, x.agent_id, x.skill_group_id, x.entered_at, \
+                     case when x.rolled then x.queued_at else \
+                     (select max(e.at) from conversation_events e where e.tenant_id = x.tenant_id \
+                      and e.conversation_id = x.conversation_id and e.kind = 'queued' and e.at <= x.started_at) end as queued_at, \
+                     case when x.rolled then x.previous_at else \
+                     (select max(p.started_at) from conversation_sessions p where p.tenant_id = x.tenant_id \
+                      and p.conversation_id = x.conversation_id and p.started_at < x.started_at) end as previous_at, \
+                     x.started_at, x.first_reply_at, x.ended_at, x.end_reason, x.categories, x.rating, \
+                     case when x.rolled then x.agent_messages else \
+                     (select count(*) from messages m where m.chat_id = x.chat_id and m.sender_role = 'agent' \
+                      and m.agent_id = x.agent_id and m.created_at >= x.started_at \
+                      and m.created_at <= coalesce(x.ended_at, $4)) end as agent_messages, \
+                     case when x.rolled then x.buyer_messages else \
+                     (select count(*) from messages m where m.chat_id = x.chat_id and m.from_account = x.buyer \
+                      and m.created_at >= x.started_at and m.created_at <= coalesce(x.ended_at, $4)) end as buyer_messages \
+                     from (select s.id as session_id, s.tenant_id, s.conversation_id, c.buyer, s.agent_id, s.skill_group_id, \
+                      c.created_at as entered_at, s.started_at, s.first_reply_at, s.ended_at, s.end_reason, s.categories, s.rating, \
+                      s.queued_at, s.previous_at, s.agent_messages, s.buyer_messages, \
+                      (s.ended_at is not null and s.agent_messages is not null) as rolled, \
+                      case when s.ended_at is not null and s.agent_messages is not null then s.chat_id else \
+                      coalesce((select ch.id from chats ch where ch.tenant_id = c.tenant_id \
+                                and ch.user_a = c.buyer and ch.user_b = c.service_account), \
+                               (select ch.id from chats ch where ch.tenant_id = c.tenant_id \
+                                and ch.user_a = c.service_account and ch.user_b = c.buyer)) end as chat_id \
+                      from conversation_sessions s join conversations c on c.id = s.conversation_id \
+                      where s.tenant_id = $1 and s.started_at >= $2 and s.started_at < $3) x \
+                     order by x.started_at, x.session_id",
                 )
                 .bind(tenant.0)
                 .bind(from)
@@ -158,6 +171,34 @@ macro_rules! impl_report_store {
 }
 
 pub(crate) use impl_report_store;
+
+/// Keeps a session's figures for the session list when it ends (`$1` tenant, `$2` session):
+/// its chat, then when the buyer last queued before it, the session before it in the same
+/// conversation, and the agent's and the buyer's messages within it. The same as
+/// `session_rows` computes for open sessions, and as migration 0014 did for older ones.
+pub(crate) const SESSION_ROLLUP: [&str; 2] = [
+    "update conversation_sessions set chat_id = coalesce(\
+     (select ch.id from chats ch join conversations c on c.id = conversation_sessions.conversation_id \
+      where ch.tenant_id = c.tenant_id and ch.user_a = c.buyer and ch.user_b = c.service_account), \
+     (select ch.id from chats ch join conversations c on c.id = conversation_sessions.conversation_id \
+      where ch.tenant_id = c.tenant_id and ch.user_a = c.service_account and ch.user_b = c.buyer)) \
+     where tenant_id = $1 and id = $2",
+    "update conversation_sessions set \
+     queued_at = (select max(e.at) from conversation_events e \
+      where e.tenant_id = conversation_sessions.tenant_id and e.conversation_id = conversation_sessions.conversation_id \
+      and e.kind = 'queued' and e.at <= conversation_sessions.started_at), \
+     previous_at = (select max(p.started_at) from conversation_sessions p \
+      where p.tenant_id = conversation_sessions.tenant_id and p.conversation_id = conversation_sessions.conversation_id \
+      and p.started_at < conversation_sessions.started_at), \
+     agent_messages = (select count(*) from messages m \
+      where m.chat_id = conversation_sessions.chat_id and m.sender_role = 'agent' \
+      and m.agent_id = conversation_sessions.agent_id \
+      and m.created_at >= conversation_sessions.started_at and m.created_at <= conversation_sessions.ended_at), \
+     buyer_messages = (select count(*) from messages m join conversations c on c.id = conversation_sessions.conversation_id \
+      where m.chat_id = conversation_sessions.chat_id and m.from_account = c.buyer \
+      and m.created_at >= conversation_sessions.started_at and m.created_at <= conversation_sessions.ended_at) \
+     where tenant_id = $1 and id = $2",
+];
 
 /// How far before a range the quality overview looks for buyers still queued at its start.
 pub(crate) const QUEUE_LOOKBACK_MS: i64 = 86_400_000;
