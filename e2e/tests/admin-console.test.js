@@ -226,6 +226,21 @@ describe('admin console', () => {
     await page.fill('input[data-test=knowledge-search]', '仓库')
     await page.keyboard.press('Enter')
     await eventually('the search to narrow the tree', async () => (await tree.locator('.el-tree-node').count()) === 1)
+    // Narrowed by creation date too: created today, not on 2020-01-01.
+    const created = async (from, to) => {
+      const range = page.locator('[data-test=knowledge-created]')
+      await range.locator('.el-range-input').first().fill(from)
+      await range.locator('.el-range-input').last().fill(to)
+      await range.locator('.el-range-input').last().press('Enter')
+      await page.keyboard.press('Escape')
+      await page.locator('input[data-test=knowledge-search]').press('Enter')
+    }
+    const local = new Date()
+    const today = `${local.getFullYear()}-${String(local.getMonth() + 1).padStart(2, '0')}-${String(local.getDate()).padStart(2, '0')}`
+    await created('2020-01-01', '2020-01-01')
+    await eventually('nothing created then', async () => (await tree.locator('.el-tree-node').count()) === 0)
+    await created(today, today)
+    await eventually('the entry created today', async () => (await tree.locator('.el-tree-node').count()) === 1)
     // agent1 (售前咨询) serves a buyer and finds the new entry among the quick replies.
     agent = await agentPage(chromium, kefu, 'agent1')
     await agent.click('[data-test=status]')

@@ -201,6 +201,8 @@ const en: typeof zh = {
     addWord: 'Add',
   },
   trees: {
+    createdFrom: 'Created from',
+    createdTo: 'Created to',
     tabs: { knowledge: 'Knowledge base (quick replies)', faq: 'FAQ', tags: 'Message tags', categories: 'Consultation categories' },
     search: 'Title, keyword or answer',
     find: 'Search',

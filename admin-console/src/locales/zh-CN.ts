@@ -199,6 +199,8 @@ export default {
     addWord: '添加',
   },
   trees: {
+    createdFrom: '创建日期起',
+    createdTo: '创建日期止',
     tabs: { knowledge: '知识库（快捷回复）', faq: '常见问题', tags: '会话标签', categories: '咨询分类' },
     search: '标题、关键字或答案',
     find: '搜索',
