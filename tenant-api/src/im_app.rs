@@ -318,25 +318,20 @@ impl ImAppApi {
         state
             .audit(&auth.0, "im_callback_test", &app.callback_url, "")
             .await;
-        Ok(Json(match answer {
-            Ok(v) => TestCallbackResult {
-                ok: true,
-                elapsed_ms,
-                action_status: v["ActionStatus"].as_str().map(str::to_string),
-                error_code: v["ErrorCode"].as_i64(),
-                error: None,
-                command: TEST_COMMAND.into(),
-                signed: !app.callback_token.is_empty(),
-            },
-            Err(e) => TestCallbackResult {
-                ok: false,
-                elapsed_ms,
-                action_status: None,
-                error_code: None,
-                error: Some(e),
-                command: TEST_COMMAND.into(),
-                signed: !app.callback_token.is_empty(),
-            },
+        let (answer, error) = match answer {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
+        };
+        Ok(Json(TestCallbackResult {
+            ok: answer.is_some(),
+            elapsed_ms,
+            action_status: answer
+                .as_ref()
+                .and_then(|v| v["ActionStatus"].as_str().map(str::to_string)),
+            error_code: answer.as_ref().and_then(|v| v["ErrorCode"].as_i64()),
+            error,
+            command: TEST_COMMAND.into(),
+            signed: !app.callback_token.is_empty(),
         }))
     }
 

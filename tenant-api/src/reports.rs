@@ -127,6 +127,24 @@ fn wait_ms(r: &SessionReportRow) -> i64 {
     }
 }
 
+/// Each status change held until the agent's next one, or `end`: `(agent, status, from,
+/// until)`. `changes` come by agent and time, as `ReportStore::status_changes` gives them.
+fn status_spans(
+    changes: &[(AccountId, String, i64)],
+    end: i64,
+) -> impl Iterator<Item = (AccountId, &str, i64, i64)> {
+    changes
+        .iter()
+        .enumerate()
+        .map(move |(i, (agent, status, at))| {
+            let until = changes
+                .get(i + 1)
+                .filter(|(next, _, _)| next == agent)
+                .map_or(end, |(_, _, t)| *t);
+            (*agent, status.as_str(), *at, until)
+        })
+}
+
 pub struct ReportsApi;
 
 impl ReportsApi {
@@ -346,12 +364,8 @@ impl ReportsApi {
         // Time online and suspended, each change held until the next (or the range's end).
         let end = s.to.min(s.now);
         let changes = state.store.status_changes(s.tenant, s.from, s.to).await?;
-        for (i, (agent, status, at)) in changes.iter().enumerate() {
-            let until = changes
-                .get(i + 1)
-                .filter(|(next, _, _)| next == agent)
-                .map_or(end, |(_, _, t)| *t);
-            let span = until.min(end) - (*at).max(s.from);
+        for (agent, status, at, until) in status_spans(&changes, end) {
+            let span = until.min(end) - at.max(s.from);
             if span <= 0 {
                 continue;
             }
@@ -530,15 +544,8 @@ impl ReportsApi {
         agents.sort_by_key(|(id, _)| *id);
         // Each agent's spans of a status: (status, from, until).
         let mut spans: HashMap<AccountId, Vec<(&str, i64, i64)>> = HashMap::new();
-        for (i, (agent, status, at)) in changes.iter().enumerate() {
-            let until = changes
-                .get(i + 1)
-                .filter(|(next, _, _)| next == agent)
-                .map_or(end, |(_, _, t)| *t);
-            spans
-                .entry(*agent)
-                .or_default()
-                .push((status.as_str(), *at, until));
+        for (agent, status, at, until) in status_spans(&changes, end) {
+            spans.entry(agent).or_default().push((status, at, until));
         }
         let mut columns = vec![
             col("time", "时间", ColumnKind::Time),
