@@ -3,6 +3,7 @@
 //! ```text
 //! kefu-bench relay --listen 127.0.0.1:9000
 //! kefu-bench gateway --kefu target/release/kefu [--postgres URL] [--seconds 10]
+//!                    [--only persisted,rest,history,typing,idle] [--shapes sqlite,postgres]
 //! kefu-bench engine --kefu target/release/kefu --postgres URL [--seconds 10] [--trials 10000]
 //! kefu-bench moderation [--words 10000] [--messages 200000]
 //! kefu-bench reports --kefu target/release/kefu [--postgres URL]
@@ -47,7 +48,32 @@ fn main() -> Result<()> {
                 .transpose()?
                 .unwrap_or(10);
             let postgres = flag(&args, "--postgres");
-            rt.block_on(server::run_all(&kefu, postgres.as_deref(), seconds))
+            let list = |name: &str| -> Vec<String> {
+                flag(&args, name)
+                    .map(|s| s.split(',').map(|p| p.trim().to_string()).collect())
+                    .unwrap_or_default()
+            };
+            let only = list("--only");
+            if let Some(bad) = only.iter().find(|p| !server::PARTS.contains(&p.as_str())) {
+                bail!(
+                    "--only takes some of {}, not `{bad}`",
+                    server::PARTS.join(",")
+                );
+            }
+            let shapes = list("--shapes");
+            if let Some(bad) = shapes
+                .iter()
+                .find(|s| !["sqlite", "postgres"].contains(&s.as_str()))
+            {
+                bail!("--shapes takes sqlite and/or postgres, not `{bad}`");
+            }
+            rt.block_on(server::run_all(
+                &kefu,
+                postgres.as_deref(),
+                seconds,
+                &only,
+                &shapes,
+            ))
         }
         Some("engine") => {
             let kefu = PathBuf::from(flag(&args, "--kefu").context("engine needs --kefu PATH")?);
@@ -82,7 +108,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N] | engine --kefu PATH --postgres URL [--seconds N] [--trials N] | moderation [--words N] [--messages N] | reports --kefu PATH [--postgres URL] [--keep]"
+            "usage: kefu-bench relay --listen ADDR | gateway --kefu PATH [--postgres URL] [--seconds N] [--only PARTS] [--shapes sqlite,postgres] | engine --kefu PATH --postgres URL [--seconds N] [--trials N] | moderation [--words N] [--messages N] | reports --kefu PATH [--postgres URL] [--keep]"
         ),
     }
 }

@@ -162,9 +162,23 @@ fn row(shape: &str, what: &str, figure: String, target: &str, met: Option<bool>)
     r
 }
 
-pub async fn run_all(kefu: &Path, postgres: Option<&str>, seconds: u64) -> Result<()> {
+/// The parts of the gateway benchmark, in the order they run; `--only` picks some.
+pub const PARTS: &[&str] = &["persisted", "rest", "history", "typing", "idle"];
+
+pub async fn run_all(
+    kefu: &Path,
+    postgres: Option<&str>,
+    seconds: u64,
+    only: &[String],
+    shapes: &[String],
+) -> Result<()> {
+    let wanted = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
     let mut rows = Vec::new();
-    let mut backends: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
+    let mut backends: Vec<(&str, Option<String>)> = Vec::new();
+    if shapes.is_empty() || shapes.iter().any(|s| s == "sqlite") {
+        backends.push(("sqlite", None));
+    }
+    let postgres = postgres.filter(|_| shapes.is_empty() || shapes.iter().any(|s| s == "postgres"));
     let pg_db = format!("kefu_bench_{}", std::process::id());
     if let Some(admin) = postgres {
         let mut c = sqlx::PgConnection::connect(admin).await?;
@@ -185,12 +199,22 @@ pub async fn run_all(kefu: &Path, postgres: Option<&str>, seconds: u64) -> Resul
     for (shape, url) in &backends {
         eprintln!("kefu-bench: {shape}");
         let k = start_kefu(kefu, url.clone()).await?;
-        persisted(&k, shape, seconds, &mut rows).await?;
-        rest_send(&k, shape, seconds, &mut rows).await?;
-        history(&k, shape, seconds, &mut rows).await?;
+        if wanted("persisted") {
+            persisted(&k, shape, seconds, &mut rows).await?;
+        }
+        if wanted("rest") {
+            rest_send(&k, shape, seconds, &mut rows).await?;
+        }
+        if wanted("history") {
+            history(&k, shape, seconds, &mut rows).await?;
+        }
         if *shape == "sqlite" {
-            ephemeral(kefu, &k, seconds, &mut rows).await?;
-            idle(&k, &mut rows).await?;
+            if wanted("typing") {
+                ephemeral(kefu, &k, seconds, &mut rows).await?;
+            }
+            if wanted("idle") {
+                idle(&k, &mut rows).await?;
+            }
         }
     }
     if let Some(admin) = postgres {

@@ -36,6 +36,16 @@ pub enum ConversationChange {
     Message,
 }
 
+/// What a stored message carries besides its place in the chat: enough to push it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageContent {
+    pub msg_key: String,
+    pub msg_time: i64,
+    /// The stored MsgBody JSON.
+    pub body: String,
+    pub cloud_custom_data: String,
+}
+
 /// What travels on the bus. Tagged so that new kinds can be added without breaking old nodes:
 /// a node that does not know a kind logs and skips it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +65,10 @@ pub enum Event {
         seq: i64,
         from_account: String,
         to_account: String,
+        /// The message itself, so that sockets push it without reading it back. Sockets that
+        /// missed the one before read from the store instead, as they do for events without it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<Box<MessageContent>>,
     },
     /// A message was recalled (`MsgFlagBits` 8).
     MessageRecalled {

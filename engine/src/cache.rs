@@ -1,9 +1,12 @@
-//! Short-lived, process-wide copies of per-tenant data read on every message: the compiled
+//! Short-lived, process-wide copies of per-tenant data read on every message: the IM app
+//! (its key, admins, service accounts and callback), which IM accounts exist, the compiled
 //! sensitive words, the FAQ, and published flow versions.
 //!
-//! The database stays the source of truth. Words and the FAQ are re-read at most
+//! The database stays the source of truth. Apps, words and the FAQ are re-read at most
 //! [`TTL`] after they were cached, so a change made on another node applies within that; the
-//! node that made it forgets its copy at once ([`forget`]). Flow versions never change once
+//! node that made it forgets its copy at once ([`forget`], [`forget_im_app`],
+//! [`forget_im_account`]). An account is remembered only as existing: a new account is seen
+//! at once, a deleted one stops receiving within [`TTL`] on other nodes. Flow versions never change once
 //! published, so they are kept for as long as the process runs (bounded by [`MAX_FLOWS`]).
 //!
 //! Entries are keyed by the store they came from as well as the tenant: each holds a weak
@@ -13,7 +16,7 @@
 use kefu_domain::TenantId;
 use kefu_domain::flow::Flow;
 use kefu_domain::moderation::Filter;
-use kefu_store::{KnowledgeEntry, Store};
+use kefu_store::{ImApp, KnowledgeEntry, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -79,6 +82,28 @@ impl<V> Table<V> {
 fn address(store: &Arc<dyn Store>) -> usize {
     Arc::as_ptr(store) as *const () as usize
 }
+
+fn apps() -> &'static Table<ImApp> {
+    static T: OnceLock<Table<ImApp>> = OnceLock::new();
+    T.get_or_init(Table::new)
+}
+
+/// Apps by SDKAppID, for REST calls, which name the app rather than the tenant.
+fn apps_by_sdk() -> &'static Table<ImApp> {
+    static T: OnceLock<Table<ImApp>> = OnceLock::new();
+    T.get_or_init(Table::new)
+}
+
+type AccountKey = (usize, i64, String);
+
+/// IM accounts known to exist, with when that was read.
+fn accounts() -> &'static Mutex<HashMap<AccountKey, (Weak<dyn Store>, Instant)>> {
+    static T: OnceLock<Mutex<HashMap<AccountKey, (Weak<dyn Store>, Instant)>>> = OnceLock::new();
+    T.get_or_init(Mutex::default)
+}
+
+/// Accounts remembered before the table is swept.
+const MAX_ACCOUNTS: usize = 200_000;
 
 fn filters() -> &'static Table<Filter> {
     static T: OnceLock<Table<Filter>> = OnceLock::new();
@@ -150,6 +175,109 @@ pub async fn flow(
     let f = Arc::new(parsed);
     flows().put(store, version, f.clone(), MAX_FLOWS);
     Ok(Some(f))
+}
+
+/// The tenant's IM app.
+pub async fn im_app(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+) -> kefu_store::Result<Option<Arc<ImApp>>> {
+    if let Some(app) = apps().get(store, tenant.0, Some(TTL)) {
+        return Ok(Some(app));
+    }
+    let Some(app) = store.get_im_app(tenant).await? else {
+        return Ok(None);
+    };
+    let app = Arc::new(app);
+    apps().put(store, tenant.0, app.clone(), MAX_TENANTS);
+    Ok(Some(app))
+}
+
+/// The IM app with this SDKAppID.
+pub async fn im_app_by_sdk(
+    store: &Arc<dyn Store>,
+    sdk_app_id: i64,
+) -> kefu_store::Result<Option<Arc<ImApp>>> {
+    if let Some(app) = apps_by_sdk().get(store, sdk_app_id, Some(TTL)) {
+        return Ok(Some(app));
+    }
+    let Some(app) = store.find_im_app(sdk_app_id).await? else {
+        return Ok(None);
+    };
+    let app = Arc::new(app);
+    apps_by_sdk().put(store, sdk_app_id, app.clone(), MAX_TENANTS);
+    Ok(Some(app))
+}
+
+fn tenants() -> &'static Table<kefu_store::Tenant> {
+    static T: OnceLock<Table<kefu_store::Tenant>> = OnceLock::new();
+    T.get_or_init(Table::new)
+}
+
+/// The tenant (to see whether it is disabled).
+pub async fn tenant(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+) -> kefu_store::Result<Option<Arc<kefu_store::Tenant>>> {
+    if let Some(t) = tenants().get(store, tenant.0, Some(TTL)) {
+        return Ok(Some(t));
+    }
+    let Some(t) = store.get_tenant(tenant).await? else {
+        return Ok(None);
+    };
+    let t = Arc::new(t);
+    tenants().put(store, tenant.0, t.clone(), MAX_TENANTS);
+    Ok(Some(t))
+}
+
+/// Drops this node's copy of the tenant, after an operator changed it.
+pub fn forget_tenant(store: &Arc<dyn Store>, tenant: TenantId) {
+    tenants().remove(store, tenant.0);
+}
+
+/// Drops this node's copy of the tenant's IM app, after it changed.
+pub fn forget_im_app(store: &Arc<dyn Store>, tenant: TenantId) {
+    apps().remove(store, tenant.0);
+    let mut by_sdk = apps_by_sdk().entries.lock().expect("cache lock");
+    by_sdk.retain(|(s, _), e| *s != address(store) || e.value.tenant_id != tenant);
+}
+
+/// Whether `user_id` is an imported IM account of the tenant.
+pub async fn im_account_exists(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+    user_id: &str,
+) -> kefu_store::Result<bool> {
+    let key = (address(store), tenant.0, user_id.to_string());
+    {
+        let map = accounts().lock().expect("cache lock");
+        if let Some((weak, at)) = map.get(&key)
+            && at.elapsed() < TTL
+            && weak.strong_count() > 0
+        {
+            return Ok(true);
+        }
+    }
+    if store.get_im_account(tenant, user_id).await?.is_none() {
+        return Ok(false);
+    }
+    let mut map = accounts().lock().expect("cache lock");
+    if map.len() >= MAX_ACCOUNTS {
+        map.retain(|_, (weak, at)| at.elapsed() < TTL && weak.strong_count() > 0);
+        if map.len() >= MAX_ACCOUNTS {
+            map.clear();
+        }
+    }
+    map.insert(key, (Arc::downgrade(store), Instant::now()));
+    Ok(true)
+}
+
+/// Forgets that an account exists, after it was deleted.
+pub fn forget_im_account(store: &Arc<dyn Store>, tenant: TenantId, user_id: &str) {
+    accounts()
+        .lock()
+        .expect("cache lock")
+        .remove(&(address(store), tenant.0, user_id.to_string()));
 }
 
 /// Drops this node's copies of the tenant's words and FAQ, after an admin changed them.

@@ -133,7 +133,7 @@ impl Worker {
     }
 
     async fn deliver(&self, entry: &OutboxEntry) -> CallbackOutcome {
-        let app = match self.store.get_im_app(entry.tenant_id).await {
+        let app = match kefu_engine::cache::im_app(&self.store, entry.tenant_id).await {
             Ok(Some(app)) if !app.callback_url.is_empty() => app,
             Ok(_) => {
                 return CallbackOutcome::Failed {

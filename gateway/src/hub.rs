@@ -8,7 +8,7 @@
 use futures::StreamExt;
 use kefu_bus::Bus;
 use kefu_domain::TenantId;
-use kefu_domain::event::{Event, topic};
+use kefu_domain::event::{Event, MessageContent, topic};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,10 +29,12 @@ pub mod close {
 /// Something a connection should act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hint {
-    /// The chat has messages up to `seq`; send what the client has not had.
+    /// The chat has messages up to `seq`; send what the client has not had. `content` is
+    /// message `seq` itself, when the event carried it.
     Chat {
         chat_id: i64,
         seq: i64,
+        content: Option<Arc<PushedMessage>>,
     },
     Recalled {
         chat_id: i64,
@@ -51,6 +53,14 @@ pub enum Hint {
         conversation_id: i64,
         change: kefu_domain::event::ConversationChange,
     },
+}
+
+/// A new message as its event carried it, shared by every connection it goes to.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PushedMessage {
+    pub from: String,
+    pub to: String,
+    pub content: MessageContent,
 }
 
 /// Ends a connection with a reason; the first reason given wins.
@@ -239,10 +249,18 @@ impl Hub {
                 seq,
                 from_account,
                 to_account,
+                content,
             } => {
                 let hint = Hint::Chat {
                     chat_id: *chat_id,
                     seq: *seq,
+                    content: content.as_deref().map(|c| {
+                        Arc::new(PushedMessage {
+                            from: from_account.clone(),
+                            to: to_account.clone(),
+                            content: c.clone(),
+                        })
+                    }),
                 };
                 self.nudge(*tenant_id, from_account, hint.clone());
                 if to_account != from_account {
@@ -373,6 +391,7 @@ mod tests {
             seq,
             from_account: "@cs".into(),
             to_account: "buyer".into(),
+            content: None,
         };
         for seq in 0..QUEUE as i64 {
             hub.on_event(&stored(seq));

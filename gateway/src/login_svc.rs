@@ -63,12 +63,7 @@ pub(crate) fn built_in(call: &Call<'_>, id: &str) -> bool {
 /// Whether `id` exists in the app: imported, or built in.
 pub(crate) async fn exists(call: &Call<'_>, id: &str) -> Result<bool, ImError> {
     Ok(built_in(call, id)
-        || call
-            .state
-            .store
-            .get_im_account(call.app.tenant_id, id)
-            .await?
-            .is_some())
+        || kefu_engine::cache::im_account_exists(&call.state.store, call.app.tenant_id, id).await?)
 }
 
 async fn import(call: &Call<'_>, entry: &Value, user: String) -> Result<(), ImError> {
@@ -199,12 +194,13 @@ async fn account_delete(call: Call<'_>) -> Result<Value, ImError> {
                 "admin and customer-service accounts are managed in the admin console".to_string(),
             ),
             Some(user) => {
-                if call
+                let deleted = call
                     .state
                     .store
                     .delete_im_account(call.app.tenant_id, &user)
-                    .await?
-                {
+                    .await?;
+                kefu_engine::cache::forget_im_account(&call.state.store, call.app.tenant_id, &user);
+                if deleted {
                     (0, String::new())
                 } else {
                     (70107, NOT_EXIST.to_string())

@@ -69,7 +69,7 @@ impl GatewayState {
     pub(crate) async fn outgoing_body(&self, tenant: TenantId, stored: &str) -> Value {
         let mut body = serde_json::from_str(stored).unwrap_or(Value::Array(vec![]));
         if stored.contains("/media/") {
-            match self.store.get_im_app(tenant).await {
+            match kefu_engine::cache::im_app(&self.store, tenant).await {
                 Ok(Some(app)) => {
                     self.media
                         .sign(tenant, &app.secret_key, &mut body, self.clock.now())
@@ -152,8 +152,8 @@ pub async fn upload(req: &Request, body: Body, state: Data<&GatewayState>) -> Re
         }
     };
     let mut body = json!([element]);
-    let secret = match state.store.get_im_app(peer.tenant).await {
-        Ok(Some(app)) => app.secret_key,
+    let secret = match kefu_engine::cache::im_app(&state.store, peer.tenant).await {
+        Ok(Some(app)) => app.secret_key.clone(),
         _ => {
             return failure(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -330,8 +330,8 @@ pub async fn serve(
         );
     }
     let path = format!("/media/{tenant}/{file}");
-    let secret = match state.store.get_im_app(tenant_id).await {
-        Ok(Some(app)) => app.secret_key,
+    let secret = match kefu_engine::cache::im_app(&state.store, tenant_id).await {
+        Ok(Some(app)) => app.secret_key.clone(),
         Ok(None) => return deny(StatusCode::NOT_FOUND, "no such media"),
         Err(e) => {
             tracing::error!(error = %e, "media lookup failed");

@@ -117,7 +117,10 @@ pub(crate) fn query<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a
         .map(|(_, v)| v.as_str())
 }
 
-async fn authenticate(req: &Request, state: &GatewayState) -> Result<(ImApp, String), ImError> {
+async fn authenticate(
+    req: &Request,
+    state: &GatewayState,
+) -> Result<(std::sync::Arc<ImApp>, String), ImError> {
     let pairs = req.uri().query().map(url_pairs).unwrap_or_default();
     let Some(raw_app) = query(&pairs, "sdkappid").filter(|s| !s.is_empty()) else {
         return Err(ImError::new(
@@ -129,12 +132,10 @@ async fn authenticate(req: &Request, state: &GatewayState) -> Result<(ImApp, Str
         .trim()
         .parse()
         .map_err(|_| ImError::new(60006, format!("sdkappid `{raw_app}` is not a number")))?;
-    let app = state
-        .store
-        .find_im_app(sdk_app_id)
+    let app = kefu_engine::cache::im_app_by_sdk(&state.store, sdk_app_id)
         .await?
         .ok_or_else(|| ImError::new(60006, format!("SDKAppID {sdk_app_id} is not valid")))?;
-    let tenant = state.store.get_tenant(app.tenant_id).await?;
+    let tenant = kefu_engine::cache::tenant(&state.store, app.tenant_id).await?;
     if tenant.is_none_or(|t| t.disabled) {
         return Err(ImError::new(
             60016,

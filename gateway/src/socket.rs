@@ -299,10 +299,19 @@ async fn serve(socket: WebSocketStream, state: GatewayState, device: String) {
             hint = hints.recv() => {
                 let Some(hint) = hint else { break };
                 let ok = match hint {
-                    Hint::Chat { chat_id, seq } => {
+                    Hint::Chat { chat_id, seq, content } => {
                         // A chat this connection has not seen: it started after login.
                         let from = *cursors.entry(chat_id).or_insert_with(|| if seq <= PAGE { 0 } else { seq - 1 });
-                        catch_up(&state, peer.tenant, &mut sink, &mut cursors, chat_id, from).await
+                        match content {
+                            // Already sent (read back with an earlier message).
+                            _ if from >= seq => true,
+                            // The next message, carried by the event: no need to read it back.
+                            Some(m) if from == seq - 1 => {
+                                cursors.insert(chat_id, seq);
+                                push(&state, &peer, &mut sink, chat_id, seq, &m).await
+                            }
+                            _ => catch_up(&state, peer.tenant, &mut sink, &mut cursors, chat_id, from).await,
+                        }
                     }
                     Hint::Recalled { chat_id, seq } => send(&mut sink, &ServerFrame::Recalled { chat_id, seq }).await,
                     Hint::Typing { from } => send(&mut sink, &ServerFrame::Typing { from: &from }).await,
@@ -344,7 +353,7 @@ async fn state_change(state: &GatewayState, peer: &Peer, action: &str, reason: &
     if !matches!(peer.login, Login::Sig { .. }) {
         return;
     }
-    let Ok(Some(app)) = state.store.get_im_app(peer.tenant).await else {
+    let Ok(Some(app)) = kefu_engine::cache::im_app(&state.store, peer.tenant).await else {
         return;
     };
     let body = serde_json::json!({
@@ -432,14 +441,10 @@ pub(crate) async fn authenticate(
     let identifier = identifier
         .filter(|i| !i.is_empty() && i.len() <= 32)
         .ok_or_else(|| ImError::new(70402, "identifier must be 1 to 32 bytes"))?;
-    let app = state
-        .store
-        .find_im_app(sdk_app_id)
+    let app = kefu_engine::cache::im_app_by_sdk(&state.store, sdk_app_id)
         .await?
         .ok_or_else(|| ImError::new(60006, format!("SDKAppID {sdk_app_id} is not valid")))?;
-    if state
-        .store
-        .get_tenant(app.tenant_id)
+    if kefu_engine::cache::tenant(&state.store, app.tenant_id)
         .await?
         .is_none_or(|t| t.disabled)
     {
@@ -695,14 +700,12 @@ async fn send_message(
     if to.is_empty() || to.len() > 32 {
         return Err(ImError::new(90003, "to must be an account UserID"));
     }
-    let app = state
-        .store
-        .get_im_app(peer.tenant)
+    let app = kefu_engine::cache::im_app(&state.store, peer.tenant)
         .await?
         .ok_or_else(|| ImError::internal("app vanished"))?;
     let built_in = app.admin_identifiers.iter().any(|a| a == to)
         || app.service_accounts.iter().any(|a| a.identifier == to);
-    if !built_in && state.store.get_im_account(peer.tenant, to).await?.is_none() {
+    if !built_in && !kefu_engine::cache::im_account_exists(&state.store, peer.tenant, to).await? {
         return Err(ImError::new(
             90012,
             format!("`{to}` is not an account of this app"),
@@ -772,6 +775,29 @@ async fn send_message(
     };
     let appended = openim::append(state, &app, message, true).await?;
     Ok((appended.message, appended.duplicate))
+}
+
+/// Sends a new message as the event carried it.
+async fn push(
+    state: &GatewayState,
+    peer: &Peer,
+    sink: &mut Sink,
+    chat_id: i64,
+    seq: i64,
+    m: &crate::hub::PushedMessage,
+) -> bool {
+    let frame = ServerFrame::Msg {
+        chat_id,
+        seq,
+        from: &m.from,
+        to: &m.to,
+        msg_key: &m.content.msg_key,
+        msg_time: m.content.msg_time,
+        flag_bits: 0,
+        body: state.outgoing_body(peer.tenant, &m.content.body).await,
+        cloud_custom_data: &m.content.cloud_custom_data,
+    };
+    send(sink, &frame).await
 }
 
 /// Sends every message of `chat_id` after `from`, in order, advancing the cursor.
@@ -882,7 +908,7 @@ async fn read(state: &GatewayState, peer: &Peer, sink: &mut Sink, chat_id: i64, 
         {
             tracing::debug!(error = %e, "read receipt not announced");
         }
-        if let Ok(Some(app)) = state.store.get_im_app(peer.tenant).await {
+        if let Ok(Some(app)) = kefu_engine::cache::im_app(&state.store, peer.tenant).await {
             let body = serde_json::json!({
                 "CallbackCommand": callbacks::AFTER_MSG_REPORT,
                 "Report_Account": peer.identity,

@@ -429,12 +429,14 @@ async fn callers_must_be_app_admins_with_a_valid_usersig() {
             0
         );
 
-        // A rotated secret invalidates old sigs at once.
+        // A rotated secret invalidates old sigs: at once on the node that rotated it (the
+        // tenant API forgets its copy of the app), within the cache's 5 s on the others.
         let fresh = gw.sig("administrator");
         gw.store
             .rotate_im_secret(gw.app.tenant_id, &"n".repeat(64), gw.clock.now())
             .await
             .unwrap();
+        kefu_engine::cache::forget_im_app(&gw.store, gw.app.tenant_id);
         let (_, resp) = gw.raw(&format!("/v4/im_open_login_svc/account_import?sdkappid={app}&identifier=administrator&usersig={fresh}"), body).await;
         assert_eq!(code(&resp), 70009);
 
@@ -447,6 +449,7 @@ async fn callers_must_be_app_admins_with_a_valid_usersig() {
             .update_tenant(gw.app.tenant_id, off, gw.clock.now())
             .await
             .unwrap();
+        kefu_engine::cache::forget_tenant(&gw.store, gw.app.tenant_id);
         let (_, resp) = gw.raw(&format!("/v4/im_open_login_svc/account_import?sdkappid={app}&identifier=administrator&usersig={fresh}"), body).await;
         assert_eq!(code(&resp), 60016);
     }

@@ -9,6 +9,7 @@
 //! [`SessionStore::authenticate`], because a bearer token is what tells us the tenant.
 
 mod error;
+mod group_commit;
 mod model;
 mod postgres;
 mod routing;

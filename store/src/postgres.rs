@@ -15,6 +15,7 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 
 #[derive(Clone)]
 pub struct PgStore {
+    pub(crate) appends: std::sync::Arc<crate::group_commit::GroupCommit>,
     pub(crate) pool: PgPool,
 }
 
@@ -53,7 +54,10 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| ConnectError::Migrate(shown, e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(4)),
+            pool,
+        })
     }
 }
 
@@ -69,6 +73,39 @@ service::impl_service_store!(PgStore, Postgres, "BEGIN");
 trees::impl_tree_store!(PgStore, Postgres, "BEGIN");
 bot::impl_bot_store!(PgStore, Postgres, "BEGIN");
 reports::impl_report_store!(PgStore);
+crate::sql::append::impl_batch_writer!(PgStore, BATCH_SQL);
+
+/// Group-commit statements (see `sql::append`): JSON arrays read with `jsonb_to_recordset`.
+pub(crate) static BATCH_SQL: crate::sql::append::BatchSql = crate::sql::append::BatchSql {
+    // The row count of a JSON array is unknown to the planner, and a generic plan made while
+    // `messages` was small (a seq scan then) would be kept as it grows: plan each batch for
+    // the tables as they are.
+    setup: Some("set local plan_cache_mode = force_custom_plan"),
+    upsert_chats: "insert into chats (tenant_id, user_a, user_b, last_seq, created_at, updated_at) \
+        select k.t, k.a, k.b, 0, k.at, k.at from jsonb_to_recordset($1::jsonb) as k(t bigint, a text, b text, at bigint) \
+        order by k.t, k.a, k.b \
+        on conflict (tenant_id, user_a, user_b) do update set updated_at = excluded.updated_at \
+        returning id, tenant_id, user_a, user_b, last_seq",
+    duplicates: "select k.n, m.* from jsonb_to_recordset($1::jsonb) \
+        as k(n bigint, t bigint, c bigint, f text, r bigint, s bigint, crc bigint, since bigint) \
+        join messages m on m.tenant_id = k.t and m.from_account = k.f and m.msg_random = k.r \
+        where m.chat_id = k.c and m.msg_seq = k.s and m.content_crc = k.crc and m.created_at >= k.since",
+    set_seqs: "update chats set last_seq = k.s from jsonb_to_recordset($1::jsonb) as k(id bigint, s bigint) \
+        where chats.id = k.id",
+    insert_messages: "insert into messages (tenant_id, chat_id, seq, from_account, to_account, msg_seq, msg_random, msg_time, msg_key, content_crc, body, cloud_custom_data, text, flag_bits, created_at, sender_role, agent_id) \
+        select k.tenant_id, k.chat_id, k.seq, k.from_account, k.to_account, k.msg_seq, k.msg_random, \
+        k.msg_time, k.msg_key, k.content_crc, k.body, k.cloud_custom_data, k.text, 0, k.created_at, \
+        k.sender_role, k.agent_id \
+        from jsonb_to_recordset($1::jsonb) as k(n bigint, tenant_id bigint, chat_id bigint, seq bigint, \
+        from_account text, to_account text, msg_seq bigint, msg_random bigint, msg_time bigint, msg_key text, \
+        content_crc bigint, body text, cloud_custom_data text, text text, created_at bigint, \
+        sender_role text, agent_id bigint) order by k.n \
+        returning id, chat_id, seq",
+    insert_callbacks: "insert into callback_outbox (tenant_id, command, body, status, attempts, next_attempt_at, \
+        last_error, created_at, updated_at) \
+        select k.t, k.command, k.body, 'pending', 0, k.at, '', k.at, k.at \
+        from jsonb_to_recordset($1::jsonb) as k(t bigint, command text, body text, at bigint)",
+};
 
 #[async_trait::async_trait]
 impl Store for PgStore {

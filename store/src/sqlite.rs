@@ -15,6 +15,7 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 
 #[derive(Clone)]
 pub struct SqliteStore {
+    pub(crate) appends: std::sync::Arc<crate::group_commit::GroupCommit>,
     pub(crate) pool: SqlitePool,
 }
 
@@ -47,7 +48,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| ConnectError::Migrate(shown, e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(1)),
+            pool,
+        })
     }
 }
 
@@ -63,6 +67,34 @@ service::impl_service_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 trees::impl_tree_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 bot::impl_bot_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 reports::impl_report_store!(SqliteStore);
+crate::sql::append::impl_batch_writer!(SqliteStore, BATCH_SQL);
+
+/// Group-commit statements (see `sql::append`): JSON arrays read with `json_each`.
+pub(crate) static BATCH_SQL: crate::sql::append::BatchSql = crate::sql::append::BatchSql {
+    setup: None,
+    upsert_chats: "insert into chats (tenant_id, user_a, user_b, last_seq, created_at, updated_at) \
+        select j.value ->> 't', j.value ->> 'a', j.value ->> 'b', 0, j.value ->> 'at', j.value ->> 'at' \
+        from json_each($1) j where true \
+        on conflict (tenant_id, user_a, user_b) do update set updated_at = excluded.updated_at \
+        returning id, tenant_id, user_a, user_b, last_seq",
+    duplicates: "select j.value ->> 'n' as n, m.* from json_each($1) j \
+        join messages m on m.tenant_id = j.value ->> 't' and m.from_account = j.value ->> 'f' \
+        and m.msg_random = j.value ->> 'r' \
+        where m.chat_id = j.value ->> 'c' and m.msg_seq = j.value ->> 's' \
+        and m.content_crc = j.value ->> 'crc' and m.created_at >= j.value ->> 'since'",
+    set_seqs: "update chats set last_seq = j.value ->> 's' from json_each($1) j \
+        where chats.id = j.value ->> 'id'",
+    insert_messages: "insert into messages (tenant_id, chat_id, seq, from_account, to_account, msg_seq, msg_random, msg_time, msg_key, content_crc, body, cloud_custom_data, text, flag_bits, created_at, sender_role, agent_id) \
+        select v ->> 'tenant_id', v ->> 'chat_id', v ->> 'seq', v ->> 'from_account', v ->> 'to_account', \
+        v ->> 'msg_seq', v ->> 'msg_random', v ->> 'msg_time', v ->> 'msg_key', v ->> 'content_crc', \
+        v ->> 'body', v ->> 'cloud_custom_data', v ->> 'text', 0, v ->> 'created_at', v ->> 'sender_role', \
+        v ->> 'agent_id' from (select j.value as v from json_each($1) j order by j.key) \
+        returning id, chat_id, seq",
+    insert_callbacks: "insert into callback_outbox (tenant_id, command, body, status, attempts, next_attempt_at, \
+        last_error, created_at, updated_at) \
+        select j.value ->> 't', j.value ->> 'command', j.value ->> 'body', 'pending', 0, j.value ->> 'at', '', \
+        j.value ->> 'at', j.value ->> 'at' from json_each($1) j order by j.key",
+};
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {

@@ -959,6 +959,80 @@ async fn messages_get_gap_free_sequences_per_chat_even_when_sent_at_once() {
     }
 }
 
+/// Appends are written in batches (group commit): many at once across chats, with resends
+/// racing their originals and a message that cannot be stored among them.
+#[tokio::test]
+async fn appends_written_together_keep_order_duplicates_and_failures_apart() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        let mut tasks = Vec::new();
+        for i in 0..300i64 {
+            let store = store.clone();
+            let buyer = format!("buyer_{}", i % 10);
+            // Every third message is sent twice at once, as a client resending too early does.
+            let copies = if i % 3 == 0 { 2 } else { 1 };
+            for _ in 0..copies {
+                let (store, buyer) = (store.clone(), buyer.clone());
+                let m = msg(&buyer, "@cs", 0, i, 1_700_000_000, &format!("m{i}"), T0);
+                tasks.push(tokio::spawn(async move {
+                    (i, store.append_message(t, m, T0 - 120_000).await)
+                }));
+            }
+            if i % 50 == 0 {
+                // A tenant that does not exist: refused by its foreign key, alone.
+                let m = msg(&buyer, "@cs", 0, i, 1_700_000_000, "lost", T0);
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    (-1, store.append_message(TenantId(999_999), m, T0).await)
+                }));
+            }
+        }
+        let mut by_message: std::collections::HashMap<i64, Vec<Appended>> = Default::default();
+        for task in tasks {
+            let (i, result) = task.await.unwrap();
+            if i < 0 {
+                assert!(result.is_err(), "{}: an unknown tenant is refused", db.name);
+            } else {
+                by_message.entry(i).or_default().push(result.unwrap());
+            }
+        }
+        assert_eq!(by_message.len(), 300, "{}", db.name);
+        let mut seqs: std::collections::HashMap<i64, Vec<i64>> = Default::default();
+        for (i, results) in &by_message {
+            let stored: Vec<_> = results.iter().filter(|a| !a.duplicate).collect();
+            assert_eq!(stored.len(), 1, "{}: message {i} stored once", db.name);
+            for a in results {
+                assert_eq!(
+                    a.message, stored[0].message,
+                    "{}: a resend is answered as its original",
+                    db.name
+                );
+            }
+            seqs.entry(stored[0].message.chat_id)
+                .or_default()
+                .push(stored[0].message.seq);
+        }
+        assert_eq!(seqs.len(), 10, "{}", db.name);
+        for (chat, mut list) in seqs {
+            list.sort();
+            assert_eq!(
+                list,
+                (1..=30).collect::<Vec<_>>(),
+                "{}: chat {chat} has no gaps",
+                db.name
+            );
+            let page = store.messages_after(t, chat, 0, 100).await.unwrap();
+            assert_eq!(
+                page.len(),
+                30,
+                "{}: what was acknowledged is stored",
+                db.name
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_repeated_message_within_the_window_is_stored_once() {
     for db in databases().await {

@@ -295,7 +295,9 @@ impl ConversationsApi {
                 ),
                 kefu_engine::SendError::Store(e) => e.into(),
             })?;
-        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        let secret = kefu_engine::cache::im_app(&state.store, tenant)
+            .await?
+            .map(|a| a.secret_key.clone());
         Ok(Json(message_dto(
             state,
             tenant,
@@ -473,7 +475,9 @@ impl ConversationsApi {
                     ..Default::default()
                 };
                 let list = state.store.list_conversations(tenant, &filter).await?;
-                let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+                let secret = kefu_engine::cache::im_app(&state.store, tenant)
+                    .await?
+                    .map(|a| a.secret_key.clone());
                 let mut out = Vec::with_capacity(list.len());
                 for c in list {
                     out.push(with_preview(&state, tenant, secret.as_deref(), me, c).await?);
@@ -670,7 +674,9 @@ impl ConversationsApi {
                 limit.0.unwrap_or(10).clamp(1, 50),
             )
             .await?;
-        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        let secret = kefu_engine::cache::im_app(&state.store, tenant)
+            .await?
+            .map(|a| a.secret_key.clone());
         Ok(Json(
             page.into_iter()
                 .map(|m| message_dto(&state, tenant, secret.as_deref(), Some(&c.buyer), me, m))
@@ -834,7 +840,7 @@ impl ConversationsApi {
             ));
         }
         let found = state.store.search_messages(tenant, &search).await?;
-        let app = state.store.get_im_app(tenant).await?;
+        let app = kefu_engine::cache::im_app(&state.store, tenant).await?;
         let services: Vec<String> = app
             .as_ref()
             .map(|a| {
@@ -844,7 +850,7 @@ impl ConversationsApi {
                     .collect()
             })
             .unwrap_or_default();
-        let secret = app.map(|a| a.secret_key);
+        let secret = app.map(|a| a.secret_key.clone());
         let me = auth.0.account.id;
         // Each buyer's conversations are read once for all their hits.
         let mut conversations: std::collections::HashMap<String, Vec<Conversation>> =
@@ -936,7 +942,9 @@ impl ConversationsApi {
     ) -> Result<Json<ConversationDto>, ApiError> {
         let (tenant, c) = Self::load(&state, &auth, id.0, action::READ).await?;
         Self::may_look_back(&state, &auth, &c).await?;
-        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        let secret = kefu_engine::cache::im_app(&state.store, tenant)
+            .await?
+            .map(|a| a.secret_key.clone());
         Ok(Json(
             with_preview(&state, tenant, secret.as_deref(), auth.0.account.id, c).await?,
         ))
@@ -1031,7 +1039,9 @@ impl ConversationsApi {
             .store
             .messages_in_period(tenant, &c.buyer, &c.service_account, from, to, 2000)
             .await?;
-        let secret = state.store.get_im_app(tenant).await?.map(|a| a.secret_key);
+        let secret = kefu_engine::cache::im_app(&state.store, tenant)
+            .await?
+            .map(|a| a.secret_key.clone());
         Ok(Json(
             page.into_iter()
                 .map(|m| message_dto(&state, tenant, secret.as_deref(), Some(&c.buyer), me, m))

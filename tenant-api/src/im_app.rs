@@ -234,6 +234,7 @@ impl ImAppApi {
                 .store
                 .set_im_callback(tenant, &url, &token, state.clock.now())
                 .await?;
+            kefu_engine::cache::forget_im_app(&state.store, tenant);
         }
         let accounts = body.service_accounts.map(|list| {
             list.into_iter()
@@ -247,6 +248,7 @@ impl ImAppApi {
             .store
             .update_im_app(tenant, body.admin_identifiers, accounts, state.clock.now())
             .await?;
+        kefu_engine::cache::forget_im_app(&state.store, tenant);
         state
             .logins
             .audit(
@@ -402,6 +404,7 @@ impl ImAppApi {
             .store
             .rotate_im_secret(tenant, &kefu_domain::secret::im_secret(), state.clock.now())
             .await?;
+        kefu_engine::cache::forget_im_app(&state.store, tenant);
         state
             .logins
             .audit(

@@ -322,6 +322,7 @@ impl PlatformApi {
                 kefu_store::StoreError::NotFound => ApiError::not_found("tenant"),
                 e => e.into(),
             })?;
+        kefu_engine::cache::forget_tenant(&state.store, t.id);
         state
             .logins
             .audit(None, Some(&auth.0.account), what, &t.code, "", &auth.0.ip)

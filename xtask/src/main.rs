@@ -15,7 +15,7 @@ const USAGE: &str = "usage: cargo xtask <command>
                       then the front ends' checks and the browser tests (Chromium)
   openapi [--check]   regenerate openapi/openapi.json, or check it is current
   fences              check that crates depend only in the allowed direction
-  bench gateway [--seconds N]
+  bench gateway [--seconds N] [--only persisted,rest,history,typing,idle] [--shapes sqlite,postgres]
                       build release binaries and measure the gateway: Kefu pinned to core 0,
                       the load generator to core 1; prints each figure beside its target
   bench engine [--seconds N] [--trials N]

@@ -115,76 +115,8 @@ macro_rules! impl_message_store {
                 m: $crate::NewMessage,
                 dedup_since: i64,
             ) -> $crate::Result<$crate::Appended> {
-                let (a, b) = $crate::sql::messages::pair(&m.from_account, &m.to_account);
-                let mut tx = self.pool.begin().await?;
-                // The upsert locks the chat row, so appends to one chat (and their duplicate
-                // checks) happen one at a time while other chats proceed.
-                let chat_id: i64 = sqlx::query_scalar(
-                    "insert into chats (tenant_id, user_a, user_b, last_seq, created_at, updated_at) \
-                     values ($1, $2, $3, 0, $4, $4) \
-                     on conflict (tenant_id, user_a, user_b) do update set updated_at = excluded.updated_at \
-                     returning id",
-                )
-                .bind(tenant.0)
-                .bind(a)
-                .bind(b)
-                .bind(m.created_at)
-                .fetch_one(&mut *tx)
-                .await?;
-                let original: Option<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
-                    "select ",
-                    $crate::sql::rows::message_columns!(),
-                    " from messages where tenant_id = $1 and from_account = $2 and msg_random = $3 \
-                     and msg_seq = $4 and content_crc = $5 and chat_id = $6 and created_at >= $7 \
-                     order by id limit 1"
-                ))
-                .bind(tenant.0)
-                .bind(&m.from_account)
-                .bind(m.msg_random)
-                .bind(m.msg_seq)
-                .bind(m.content_crc)
-                .bind(chat_id)
-                .bind(dedup_since)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(original) = original {
-                    tx.commit().await?;
-                    return Ok($crate::Appended { message: original.into(), duplicate: true });
-                }
-                let seq: i64 = sqlx::query_scalar("update chats set last_seq = last_seq + 1 where id = $1 returning last_seq")
-                    .bind(chat_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let row: $crate::sql::rows::MessageRow = sqlx::query_as(concat!(
-                    "insert into messages (tenant_id, chat_id, seq, from_account, to_account, msg_seq, msg_random, \
-                     msg_time, msg_key, content_crc, body, cloud_custom_data, text, flag_bits, created_at, \
-                     sender_role, agent_id) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16) returning ",
-                    $crate::sql::rows::message_columns!()
-                ))
-                .bind(tenant.0)
-                .bind(chat_id)
-                .bind(seq)
-                .bind(&m.from_account)
-                .bind(&m.to_account)
-                .bind(m.msg_seq)
-                .bind(m.msg_random)
-                .bind(m.msg_time)
-                .bind(m.msg_key())
-                .bind(m.content_crc)
-                .bind(&m.body)
-                .bind(&m.cloud_custom_data)
-                .bind(&m.text)
-                .bind(m.created_at)
-                .bind(&m.sender_role)
-                .bind(m.agent_id.map(|a| a.0))
-                .fetch_one(&mut *tx)
-                .await?;
-                if let Some(callback) = &m.callback {
-                    Self::insert_callback(&mut tx, tenant.0, callback, m.created_at).await?;
-                }
-                tx.commit().await?;
-                Ok($crate::Appended { message: row.into(), duplicate: false })
+                // Written in a batch with whatever else is being appended (group commit).
+                self.appends.append(self, tenant, m, dedup_since).await
             }
 
             async fn roam_messages(

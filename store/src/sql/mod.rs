@@ -4,6 +4,7 @@
 //! `on conflict`, partial indexes.
 
 pub(crate) mod accounts;
+pub(crate) mod append;
 pub(crate) mod bot;
 pub(crate) mod callbacks;
 pub(crate) mod conversations;
