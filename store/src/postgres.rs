@@ -16,6 +16,8 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) appends: std::sync::Arc<crate::group_commit::GroupCommit>,
+    /// The connections message appends are written through: the pool itself.
+    pub(crate) append_pool: PgPool,
     pub(crate) pool: PgPool,
 }
 
@@ -56,6 +58,7 @@ impl PgStore {
             .map_err(|e| ConnectError::Migrate(shown, e.to_string()))?;
         Ok(Self {
             appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(4)),
+            append_pool: pool.clone(),
             pool,
         })
     }

@@ -11,11 +11,16 @@ use sqlx::{Sqlite, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Bytes of the database file read through a memory map.
+const MMAP_SIZE: u64 = 256 * 1024 * 1024;
+
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) appends: std::sync::Arc<crate::group_commit::GroupCommit>,
+    /// The connection message appends are written through.
+    pub(crate) append_pool: SqlitePool,
     pub(crate) pool: SqlitePool,
 }
 
@@ -29,7 +34,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Pages are read through a memory map instead of a read() and a copy each: in WAL
+            // mode a connection drops its page cache whenever another one has written, so
+            // under load most page reads are re-reads.
+            .pragma("mmap_size", MMAP_SIZE.to_string());
         if let Some(parent) = options
             .get_filename()
             .parent()
@@ -41,15 +50,24 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| ConnectError::Unreachable(shown.clone(), e.to_string()))?;
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|e| ConnectError::Migrate(shown, e.to_string()))?;
+            .map_err(|e| ConnectError::Migrate(shown.clone(), e.to_string()))?;
+        // Message appends, the bulk of the writes, go through one connection of their own:
+        // SQLite has one writer anyway, and this connection's page cache then stays warm
+        // between batches instead of being dropped for another connection's write.
+        let append_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| ConnectError::Unreachable(shown, e.to_string()))?;
         Ok(Self {
             appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(1)),
+            append_pool,
             pool,
         })
     }
@@ -72,28 +90,35 @@ crate::sql::append::impl_batch_writer!(SqliteStore, BATCH_SQL);
 /// Group-commit statements (see `sql::append`): JSON arrays read with `json_each`.
 pub(crate) static BATCH_SQL: crate::sql::append::BatchSql = crate::sql::append::BatchSql {
     setup: None,
-    upsert_chats: "insert into chats (tenant_id, user_a, user_b, last_seq, created_at, updated_at) \
-        select j.value ->> 't', j.value ->> 'a', j.value ->> 'b', 0, j.value ->> 'at', j.value ->> 'at' \
-        from json_each($1) j where true \
+    // Each row is read once into a materialized table `r(v)`: `->>` on `json_each`'s value
+    // would turn the element back into text for every field it is asked for. Duplicates are
+    // looked up by sender and MsgRandom: left to itself the planner walks the chat's last two
+    // minutes instead (`messages_chat_created`), every message of them.
+    upsert_chats: "with r(v) as materialized (select value from json_each($1)) \
+        insert into chats (tenant_id, user_a, user_b, last_seq, created_at, updated_at) \
+        select v ->> 't', v ->> 'a', v ->> 'b', 0, v ->> 'at', v ->> 'at' from r where true \
         on conflict (tenant_id, user_a, user_b) do update set updated_at = excluded.updated_at \
         returning id, tenant_id, user_a, user_b, last_seq",
-    duplicates: "select j.value ->> 'n' as n, m.* from json_each($1) j \
-        join messages m on m.tenant_id = j.value ->> 't' and m.from_account = j.value ->> 'f' \
-        and m.msg_random = j.value ->> 'r' \
-        where m.chat_id = j.value ->> 'c' and m.msg_seq = j.value ->> 's' \
-        and m.content_crc = j.value ->> 'crc' and m.created_at >= j.value ->> 'since'",
+    duplicates: "with r(v) as materialized (select value from json_each($1)) \
+        select v ->> 'n' as n, m.* from r \
+        join messages m indexed by messages_dedup on m.tenant_id = v ->> 't' and m.from_account = v ->> 'f' \
+        and m.msg_random = v ->> 'r' \
+        where m.chat_id = v ->> 'c' and m.msg_seq = v ->> 's' \
+        and m.content_crc = v ->> 'crc' and m.created_at >= v ->> 'since'",
     set_seqs: "update chats set last_seq = j.value ->> 's' from json_each($1) j \
         where chats.id = j.value ->> 'id'",
-    insert_messages: "insert into messages (tenant_id, chat_id, seq, from_account, to_account, msg_seq, msg_random, msg_time, msg_key, content_crc, body, cloud_custom_data, text, flag_bits, created_at, sender_role, agent_id) \
+    insert_messages: "with r(v) as materialized (select value from json_each($1) order by key) \
+        insert into messages (tenant_id, chat_id, seq, from_account, to_account, msg_seq, msg_random, msg_time, msg_key, content_crc, body, cloud_custom_data, text, flag_bits, created_at, sender_role, agent_id) \
         select v ->> 'tenant_id', v ->> 'chat_id', v ->> 'seq', v ->> 'from_account', v ->> 'to_account', \
         v ->> 'msg_seq', v ->> 'msg_random', v ->> 'msg_time', v ->> 'msg_key', v ->> 'content_crc', \
         v ->> 'body', v ->> 'cloud_custom_data', v ->> 'text', 0, v ->> 'created_at', v ->> 'sender_role', \
-        v ->> 'agent_id' from (select j.value as v from json_each($1) j order by j.key) \
+        v ->> 'agent_id' from r \
         returning id, chat_id, seq",
-    insert_callbacks: "insert into callback_outbox (tenant_id, command, body, status, attempts, next_attempt_at, \
+    insert_callbacks: "with r(v) as materialized (select value from json_each($1) order by key) \
+        insert into callback_outbox (tenant_id, command, body, status, attempts, next_attempt_at, \
         last_error, created_at, updated_at) \
-        select j.value ->> 't', j.value ->> 'command', j.value ->> 'body', 'pending', 0, j.value ->> 'at', '', \
-        j.value ->> 'at', j.value ->> 'at' from json_each($1) j order by j.key",
+        select v ->> 't', v ->> 'command', v ->> 'body', 'pending', 0, v ->> 'at', '', \
+        v ->> 'at', v ->> 'at' from r",
 };
 
 #[async_trait::async_trait]
