@@ -95,10 +95,11 @@ fn apps_by_sdk() -> &'static Table<ImApp> {
 }
 
 type AccountKey = (usize, i64, String);
+type Accounts = Mutex<HashMap<AccountKey, (Weak<dyn Store>, Instant)>>;
 
 /// IM accounts known to exist, with when that was read.
-fn accounts() -> &'static Mutex<HashMap<AccountKey, (Weak<dyn Store>, Instant)>> {
-    static T: OnceLock<Mutex<HashMap<AccountKey, (Weak<dyn Store>, Instant)>>> = OnceLock::new();
+fn accounts() -> &'static Accounts {
+    static T: OnceLock<Accounts> = OnceLock::new();
     T.get_or_init(Mutex::default)
 }
 

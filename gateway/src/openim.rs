@@ -489,10 +489,10 @@ async fn roam(call: Call<'_>) -> Result<Value, ImError> {
             })
         }
     };
-    let mut page = call
+    let (chat, mut page) = call
         .state
         .store
-        .roam_messages(
+        .roam_page(
             call.app.tenant_id,
             RoamQuery {
                 a: &from,
@@ -504,15 +504,6 @@ async fn roam(call: Call<'_>) -> Result<Value, ImError> {
             },
         )
         .await?;
-    let chat = match page.first() {
-        Some(m) => {
-            call.state
-                .store
-                .get_chat(call.app.tenant_id, m.chat_id)
-                .await?
-        }
-        None => None,
-    };
     let complete = page.len() as i64 <= max_cnt;
     page.truncate(max_cnt as usize);
     let last = page.last();

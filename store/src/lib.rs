@@ -246,7 +246,16 @@ pub trait MessageStore: Send + Sync {
         &self,
         tenant: TenantId,
         query: RoamQuery<'_>,
-    ) -> Result<Vec<StoredMessage>>;
+    ) -> Result<Vec<StoredMessage>> {
+        Ok(self.roam_page(tenant, query).await?.1)
+    }
+    /// The chat of the two parties (with its read positions), if any, and the messages of a
+    /// history window in it, newest first.
+    async fn roam_page(
+        &self,
+        tenant: TenantId,
+        query: RoamQuery<'_>,
+    ) -> Result<(Option<Chat>, Vec<StoredMessage>)>;
     /// The message `m` would be a duplicate of (same sender, MsgSeq, MsgRandom and content
     /// CRC in the same chat since `dedup_since`), without storing anything.
     async fn find_duplicate(

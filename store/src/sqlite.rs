@@ -38,7 +38,10 @@ impl SqliteStore {
             // Pages are read through a memory map instead of a read() and a copy each: in WAL
             // mode a connection drops its page cache whenever another one has written, so
             // under load most page reads are re-reads.
-            .pragma("mmap_size", MMAP_SIZE.to_string());
+            .pragma("mmap_size", MMAP_SIZE.to_string())
+            // A history page is 51 rows; sqlx's default buffer of 50 made the last row wait
+            // for another round between the connection's thread and the caller.
+            .row_buffer_size(128);
         if let Some(parent) = options
             .get_filename()
             .parent()
@@ -78,7 +81,7 @@ accounts::impl_account_store!(SqliteStore, Sqlite);
 sessions::impl_session_store!(SqliteStore);
 misc::impl_misc_stores!(SqliteStore);
 im::impl_im_store!(SqliteStore);
-messages::impl_message_store!(SqliteStore);
+messages::impl_message_store!(SqliteStore, "messages indexed by messages_chat_time");
 callbacks::impl_callback_store!(SqliteStore, Sqlite);
 conversations::impl_conversation_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 service::impl_service_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
