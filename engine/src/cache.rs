@@ -71,6 +71,26 @@ impl<V> Table<V> {
         );
     }
 
+    /// The cached value of `key`, or what `load` reads (kept when it finds something).
+    async fn get_or_load(
+        &self,
+        store: &Arc<dyn Store>,
+        key: i64,
+        ttl: Option<Duration>,
+        cap: usize,
+        load: impl Future<Output = kefu_store::Result<Option<V>>>,
+    ) -> kefu_store::Result<Option<Arc<V>>> {
+        if let Some(v) = self.get(store, key, ttl) {
+            return Ok(Some(v));
+        }
+        let Some(v) = load.await? else {
+            return Ok(None);
+        };
+        let v = Arc::new(v);
+        self.put(store, key, v.clone(), cap);
+        Ok(Some(v))
+    }
+
     fn remove(&self, store: &Arc<dyn Store>, key: i64) {
         self.entries
             .lock()
@@ -126,12 +146,9 @@ const MAX_TENANTS: usize = 65_536;
 
 /// The tenant's sensitive words, compiled.
 pub async fn filter(store: &Arc<dyn Store>, tenant: TenantId) -> kefu_store::Result<Arc<Filter>> {
-    if let Some(f) = filters().get(store, tenant.0, Some(TTL)) {
-        return Ok(f);
-    }
-    let f = Arc::new(Filter::new(&store.sensitive_words(tenant).await?));
-    filters().put(store, tenant.0, f.clone(), MAX_TENANTS);
-    Ok(f)
+    let load = async { Ok(Some(Filter::new(&store.sensitive_words(tenant).await?))) };
+    let f = filters().get_or_load(store, tenant.0, Some(TTL), MAX_TENANTS, load);
+    Ok(f.await?.expect("loaded"))
 }
 
 /// Every FAQ entry of the tenant.
@@ -139,16 +156,12 @@ pub async fn faq(
     store: &Arc<dyn Store>,
     tenant: TenantId,
 ) -> kefu_store::Result<Arc<Vec<KnowledgeEntry>>> {
-    if let Some(f) = faqs().get(store, tenant.0, Some(TTL)) {
-        return Ok(f);
-    }
-    let f = Arc::new(
-        store
-            .knowledge(tenant, kefu_store::KnowledgeKind::Faq)
-            .await?,
-    );
-    faqs().put(store, tenant.0, f.clone(), MAX_TENANTS);
-    Ok(f)
+    let load = async {
+        let all = store.knowledge(tenant, kefu_store::KnowledgeKind::Faq);
+        Ok(Some(all.await?))
+    };
+    let f = faqs().get_or_load(store, tenant.0, Some(TTL), MAX_TENANTS, load);
+    Ok(f.await?.expect("loaded"))
 }
 
 /// A published flow version, parsed; `None` when it does not exist or no longer parses.
@@ -160,22 +173,19 @@ pub async fn flow(
     if version <= 0 {
         return Ok(None);
     }
-    if let Some(f) = flows().get(store, version, None) {
-        return Ok(Some(f));
-    }
-    let Some(v) = store.flow_version(tenant, version).await? else {
-        return Ok(None);
-    };
-    let parsed: Flow = match serde_json::from_str(&v.doc) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(%tenant, version, error = %e, "a published flow version does not parse");
+    let load = async {
+        let Some(v) = store.flow_version(tenant, version).await? else {
             return Ok(None);
-        }
+        };
+        Ok(serde_json::from_str::<Flow>(&v.doc)
+            .inspect_err(|e| {
+                tracing::error!(%tenant, version, error = %e, "a published flow version does not parse");
+            })
+            .ok())
     };
-    let f = Arc::new(parsed);
-    flows().put(store, version, f.clone(), MAX_FLOWS);
-    Ok(Some(f))
+    flows()
+        .get_or_load(store, version, None, MAX_FLOWS, load)
+        .await
 }
 
 /// The tenant's IM app.
@@ -183,15 +193,15 @@ pub async fn im_app(
     store: &Arc<dyn Store>,
     tenant: TenantId,
 ) -> kefu_store::Result<Option<Arc<ImApp>>> {
-    if let Some(app) = apps().get(store, tenant.0, Some(TTL)) {
-        return Ok(Some(app));
-    }
-    let Some(app) = store.get_im_app(tenant).await? else {
-        return Ok(None);
-    };
-    let app = Arc::new(app);
-    apps().put(store, tenant.0, app.clone(), MAX_TENANTS);
-    Ok(Some(app))
+    apps()
+        .get_or_load(
+            store,
+            tenant.0,
+            Some(TTL),
+            MAX_TENANTS,
+            store.get_im_app(tenant),
+        )
+        .await
 }
 
 /// The IM app with this SDKAppID.
@@ -199,15 +209,10 @@ pub async fn im_app_by_sdk(
     store: &Arc<dyn Store>,
     sdk_app_id: i64,
 ) -> kefu_store::Result<Option<Arc<ImApp>>> {
-    if let Some(app) = apps_by_sdk().get(store, sdk_app_id, Some(TTL)) {
-        return Ok(Some(app));
-    }
-    let Some(app) = store.find_im_app(sdk_app_id).await? else {
-        return Ok(None);
-    };
-    let app = Arc::new(app);
-    apps_by_sdk().put(store, sdk_app_id, app.clone(), MAX_TENANTS);
-    Ok(Some(app))
+    let load = store.find_im_app(sdk_app_id);
+    apps_by_sdk()
+        .get_or_load(store, sdk_app_id, Some(TTL), MAX_TENANTS, load)
+        .await
 }
 
 fn tenants() -> &'static Table<kefu_store::Tenant> {
@@ -220,15 +225,15 @@ pub async fn tenant(
     store: &Arc<dyn Store>,
     tenant: TenantId,
 ) -> kefu_store::Result<Option<Arc<kefu_store::Tenant>>> {
-    if let Some(t) = tenants().get(store, tenant.0, Some(TTL)) {
-        return Ok(Some(t));
-    }
-    let Some(t) = store.get_tenant(tenant).await? else {
-        return Ok(None);
-    };
-    let t = Arc::new(t);
-    tenants().put(store, tenant.0, t.clone(), MAX_TENANTS);
-    Ok(Some(t))
+    tenants()
+        .get_or_load(
+            store,
+            tenant.0,
+            Some(TTL),
+            MAX_TENANTS,
+            store.get_tenant(tenant),
+        )
+        .await
 }
 
 /// Drops this node's copy of the tenant, after an operator changed it.

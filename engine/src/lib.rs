@@ -177,19 +177,7 @@ impl Engine {
             .append_message(c.tenant_id, message, now)
             .await?
             .message;
-        let event = Event::MessageStored {
-            tenant_id: c.tenant_id,
-            chat_id: m.chat_id,
-            seq: m.seq,
-            from_account: m.from_account.clone(),
-            to_account: m.to_account.clone(),
-            content: Some(Box::new(kefu_domain::event::MessageContent {
-                msg_key: m.msg_key.clone(),
-                msg_time: m.msg_time,
-                body: m.body.clone(),
-                cloud_custom_data: m.cloud_custom_data.clone(),
-            })),
-        };
+        let event = m.stored_event(c.tenant_id);
         if let Err(e) = self.bus.publish(topic::MESSAGES, &event).await {
             tracing::warn!(error = %e, "a message to a buyer was stored but not announced; they get it on resume");
         }

@@ -231,19 +231,7 @@ pub(crate) async fn append(
     }
     if announce && !appended.duplicate {
         let m = &appended.message;
-        let event = Event::MessageStored {
-            tenant_id: tenant,
-            chat_id: m.chat_id,
-            seq: m.seq,
-            from_account: m.from_account.clone(),
-            to_account: m.to_account.clone(),
-            content: Some(Box::new(kefu_domain::event::MessageContent {
-                msg_key: m.msg_key.clone(),
-                msg_time: m.msg_time,
-                body: m.body.clone(),
-                cloud_custom_data: m.cloud_custom_data.clone(),
-            })),
-        };
+        let event = m.stored_event(tenant);
         if let Err(e) = state.bus.publish(topic::MESSAGES, &event).await {
             tracing::warn!(error = %e, "could not announce a stored message");
         }

@@ -109,6 +109,27 @@ async fn limit(
     }
 }
 
+/// The app with this SDKAppID, refused with 60006 when there is none and 60016 when its
+/// tenant is disabled. REST calls and socket logins both start here.
+pub(crate) async fn enabled_app(
+    state: &GatewayState,
+    sdk_app_id: i64,
+) -> Result<std::sync::Arc<ImApp>, ImError> {
+    let app = kefu_engine::cache::im_app_by_sdk(&state.store, sdk_app_id)
+        .await?
+        .ok_or_else(|| ImError::new(60006, format!("SDKAppID {sdk_app_id} is not valid")))?;
+    if kefu_engine::cache::tenant(&state.store, app.tenant_id)
+        .await?
+        .is_none_or(|t| t.disabled)
+    {
+        return Err(ImError::new(
+            60016,
+            format!("SDKAppID {sdk_app_id} is disabled"),
+        ));
+    }
+    Ok(app)
+}
+
 /// A query parameter by name, ignoring case (`sdkAppid` and `SdkAppId` are seen in the wild).
 pub(crate) fn query<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
@@ -132,16 +153,7 @@ async fn authenticate(
         .trim()
         .parse()
         .map_err(|_| ImError::new(60006, format!("sdkappid `{raw_app}` is not a number")))?;
-    let app = kefu_engine::cache::im_app_by_sdk(&state.store, sdk_app_id)
-        .await?
-        .ok_or_else(|| ImError::new(60006, format!("SDKAppID {sdk_app_id} is not valid")))?;
-    let tenant = kefu_engine::cache::tenant(&state.store, app.tenant_id).await?;
-    if tenant.is_none_or(|t| t.disabled) {
-        return Err(ImError::new(
-            60016,
-            format!("SDKAppID {sdk_app_id} is disabled"),
-        ));
-    }
+    let app = enabled_app(state, sdk_app_id).await?;
     let identifier = query(&pairs, "identifier").unwrap_or("");
     if !app.admin_identifiers.iter().any(|a| a == identifier) {
         return Err(ImError::new(

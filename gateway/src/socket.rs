@@ -441,18 +441,7 @@ pub(crate) async fn authenticate(
     let identifier = identifier
         .filter(|i| !i.is_empty() && i.len() <= 32)
         .ok_or_else(|| ImError::new(70402, "identifier must be 1 to 32 bytes"))?;
-    let app = kefu_engine::cache::im_app_by_sdk(&state.store, sdk_app_id)
-        .await?
-        .ok_or_else(|| ImError::new(60006, format!("SDKAppID {sdk_app_id} is not valid")))?;
-    if kefu_engine::cache::tenant(&state.store, app.tenant_id)
-        .await?
-        .is_none_or(|t| t.disabled)
-    {
-        return Err(ImError::new(
-            60016,
-            format!("SDKAppID {sdk_app_id} is disabled"),
-        ));
-    }
+    let app = crate::rest::enabled_app(state, sdk_app_id).await?;
     let claims = kefu_usersig::verify(
         usersig.as_deref().unwrap_or(""),
         sdk_app_id as u64,

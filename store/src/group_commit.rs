@@ -32,7 +32,8 @@ pub(crate) struct Pending {
     pub reply: oneshot::Sender<Result<Appended>>,
 }
 
-/// Writes a batch of appends in one transaction, in order; one result per append.
+/// Writes a batch of appends in one transaction, in order; one result per append (a caller
+/// left without one sees its reply dropped, an error).
 #[async_trait::async_trait]
 pub(crate) trait BatchWriter: Clone + Send + Sync + 'static {
     async fn write_batch(&self, batch: &[Pending]) -> Result<Vec<Appended>>;
@@ -105,8 +106,7 @@ fn abandoned() -> StoreError {
 /// Writes `batch`, falling back to one transaction per append when the batch fails.
 async fn write<W: BatchWriter>(writer: &W, batch: Vec<Pending>) {
     let results = match writer.write_batch(&batch).await {
-        Ok(results) if results.len() == batch.len() => results.into_iter().map(Ok).collect(),
-        Ok(_) => unreachable_len(&batch),
+        Ok(results) => results.into_iter().map(Ok).collect(),
         Err(e) if batch.len() == 1 => vec![Err(e)],
         Err(e) => {
             tracing::debug!(error = %e, size = batch.len(), "a batch of appends failed; writing them one by one");
@@ -125,15 +125,4 @@ async fn write<W: BatchWriter>(writer: &W, batch: Vec<Pending>) {
     for (p, r) in batch.into_iter().zip(results) {
         let _ = p.reply.send(r);
     }
-}
-
-fn unreachable_len(batch: &[Pending]) -> Vec<Result<Appended>> {
-    batch
-        .iter()
-        .map(|_| {
-            Err(StoreError::Conflict(
-                "a batch lost track of a message".into(),
-            ))
-        })
-        .collect()
 }

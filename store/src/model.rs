@@ -311,6 +311,25 @@ pub struct StoredMessage {
     pub agent_id: Option<AccountId>,
 }
 
+impl StoredMessage {
+    /// The bus event announcing this message, carrying it so that sockets need not read it back.
+    pub fn stored_event(&self, tenant: TenantId) -> kefu_domain::event::Event {
+        kefu_domain::event::Event::MessageStored {
+            tenant_id: tenant,
+            chat_id: self.chat_id,
+            seq: self.seq,
+            from_account: self.from_account.clone(),
+            to_account: self.to_account.clone(),
+            content: Some(Box::new(kefu_domain::event::MessageContent {
+                msg_key: self.msg_key.clone(),
+                msg_time: self.msg_time,
+                body: self.body.clone(),
+                cloud_custom_data: self.cloud_custom_data.clone(),
+            })),
+        }
+    }
+}
+
 /// Bit set in `flag_bits` on a recalled message.
 pub const FLAG_RECALLED: i64 = 8;
 

@@ -64,25 +64,35 @@ pub(crate) struct Plan {
     outcome: Vec<Result<usize, StoredMessage>>,
     /// The appends to insert, as `(batch index, chat id, seq)`.
     inserts: Vec<(usize, i64, i64)>,
-    chats: HashMap<(i64, String, String), Chat>,
+    chats: Vec<Chat>,
+    /// Per append, its chat in `chats` (none if the statement did not return it).
+    chat_of: Vec<Option<usize>>,
 }
 
 impl Plan {
-    /// `chats` are the rows the chats statement returned.
-    pub(crate) fn new(chats: Vec<(i64, i64, String, String, i64)>) -> Self {
+    /// `rows` are what the chats statement returned.
+    pub(crate) fn new(batch: &[Pending], rows: Vec<(i64, i64, String, String, i64)>) -> Self {
+        let index: HashMap<ChatKey<'_>, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (_, t, a, b, _))| ((*t, a.as_str(), b.as_str()), i))
+            .collect();
         Self {
             outcome: Vec::new(),
             inserts: Vec::new(),
-            chats: chats
-                .into_iter()
-                .map(|(id, t, a, b, last_seq)| ((t, a, b), Chat { id, last_seq }))
+            chat_of: batch
+                .iter()
+                .map(|p| index.get(&chat_key(p)).copied())
+                .collect(),
+            chats: rows
+                .iter()
+                .map(|&(id, _, _, _, last_seq)| Chat { id, last_seq })
                 .collect(),
         }
     }
 
-    fn chat(&self, p: &Pending) -> Option<&Chat> {
-        let (t, a, b) = chat_key(p);
-        self.chats.get(&(t, a.to_string(), b.to_string()))
+    fn chat(&self, n: usize) -> Option<&Chat> {
+        self.chat_of[n].map(|i| &self.chats[i])
     }
 
     /// The rows of the duplicates statement; appends whose chat was not returned are left
@@ -93,7 +103,7 @@ impl Plan {
                 .iter()
                 .enumerate()
                 .filter_map(|(n, p)| {
-                    let chat = self.chat(p)?;
+                    let chat = self.chat(n)?;
                     let m = &p.message;
                     Some(json!({
                         "n": n, "t": p.tenant.0, "c": chat.id, "f": m.from_account,
@@ -128,13 +138,9 @@ impl Plan {
                 self.outcome.push(Err(original));
                 continue;
             }
-            let (t, a, b) = chat_key(p);
-            let chat = self
-                .chats
-                .get_mut(&(t, a.to_string(), b.to_string()))
-                .ok_or_else(|| {
-                    crate::StoreError::Conflict("a chat of the batch vanished".into())
-                })?;
+            let chat = self.chat_of[n].map(|i| &mut self.chats[i]).ok_or_else(|| {
+                crate::StoreError::Conflict("a chat of the batch vanished".into())
+            })?;
             let m = &p.message;
             let key = (
                 chat.id,
@@ -288,7 +294,7 @@ macro_rules! impl_batch_writer {
                     .bind($crate::sql::append::chat_rows(batch))
                     .fetch_all(&mut *tx)
                     .await?;
-                let mut plan = $crate::sql::append::Plan::new(chats);
+                let mut plan = $crate::sql::append::Plan::new(batch, chats);
                 let rows = sqlx::query(sql.duplicates)
                     .bind(plan.duplicate_rows(batch))
                     .fetch_all(&mut *tx)
