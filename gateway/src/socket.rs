@@ -533,17 +533,22 @@ async fn on_frame(
                 peer.last_typing
                     .store(now, std::sync::atomic::Ordering::Relaxed);
                 // A buyer typing to a customer-service account is shown to the agent serving
-                // them, whose console listens under its own identity.
-                let agent = match state
-                    .store
-                    .open_conversation_of(peer.tenant, &peer.identity, &to)
-                    .await
-                {
-                    Ok(c) => c.and_then(|c| c.agent_id),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "typing: the conversation was not found");
-                        None
+                // them, whose console listens under its own identity. Only those accounts have
+                // conversations; typing to anyone else goes straight through without a read.
+                let agent = if is_service_account(state, peer.tenant, &to).await {
+                    match state
+                        .store
+                        .open_conversation_of(peer.tenant, &peer.identity, &to)
+                        .await
+                    {
+                        Ok(c) => c.and_then(|c| c.agent_id),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "typing: the conversation was not found");
+                            None
+                        }
                     }
+                } else {
+                    None
                 };
                 let mut targets = vec![to];
                 targets.extend(agent.map(kefu_domain::authz::subject));
@@ -836,6 +841,16 @@ async fn catch_up(
 }
 
 /// Records a read receipt and tells the other party (and the reader's other devices).
+/// Whether `account` is one of the tenant's customer-service accounts (from the cached app;
+/// when the app cannot be read, assume it is, so the agent still sees the buyer typing).
+async fn is_service_account(state: &GatewayState, tenant: TenantId, account: &str) -> bool {
+    match kefu_engine::cache::im_app(&state.store, tenant).await {
+        Ok(Some(app)) => app.service_accounts.iter().any(|a| a.identifier == account),
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
 async fn read(state: &GatewayState, peer: &Peer, sink: &mut Sink, chat_id: i64, seq: i64) -> bool {
     let chat = match state.store.get_chat(peer.tenant, chat_id).await {
         Ok(Some(chat)) if chat.has_party(&peer.identity) => chat,

@@ -146,6 +146,35 @@ impl Env {
         (c, ok)
     }
 
+    /// A console socket logged in with a new tenant-API session of `account`.
+    async fn console(&self, account: kefu_domain::AccountId) -> (Client, kefu_store::Session) {
+        let (token, hash) = kefu_auth::token::issue();
+        let new = NewSession {
+            tenant_id: Some(self.app.tenant_id),
+            account_id: account,
+            token_hash: hash,
+            ip: "127.0.0.1".into(),
+            user_agent: "t".into(),
+            now: self.clock.now(),
+        };
+        let session = self
+            .store
+            .open_session(new, self.clock.now())
+            .await
+            .unwrap();
+        let mut console = self.raw().await;
+        console
+            .send(json!({ "type": "auth", "token": token }))
+            .await;
+        assert_eq!(
+            console.next().await["identifier"],
+            format!("account:{account}"),
+            "{}",
+            self.name
+        );
+        (console, session)
+    }
+
     /// Sends through REST as the admin, from `from` to `to`.
     async fn rest_send(&self, from: &str, to: &str, text: &str, random: u32) -> Value {
         let url = format!(
@@ -371,24 +400,7 @@ async fn a_console_socket_closes_when_its_login_is_kicked() {
         .await
         .unwrap()
         .unwrap();
-    let (token, hash) = kefu_auth::token::issue();
-    let new = NewSession {
-        tenant_id: Some(e.app.tenant_id),
-        account_id: boss.id,
-        token_hash: hash,
-        ip: "127.0.0.1".into(),
-        user_agent: "t".into(),
-        now: e.clock.now(),
-    };
-    let session = e.store.open_session(new, e.clock.now()).await.unwrap();
-    let mut console = e.raw().await;
-    console
-        .send(json!({ "type": "auth", "token": token }))
-        .await;
-    assert_eq!(
-        console.next().await["identifier"],
-        format!("account:{}", boss.id)
-    );
+    let (mut console, session) = e.console(boss.id).await;
     console
         .send(json!({ "type": "send", "id": "x", "to": "buyer_1", "body": text_body("hi") }))
         .await;
@@ -661,6 +673,59 @@ async fn typing_reaches_the_peer_at_most_once_a_second_and_is_not_stored() {
             .await
             .unwrap();
         assert!(chats.is_empty(), "typing is not a message");
+    }
+}
+
+#[tokio::test]
+async fn a_buyer_typing_to_the_service_account_reaches_their_agent_and_to_anyone_else_only_them() {
+    for db in databases().await {
+        let e = env(db).await;
+        let t = e.app.tenant_id;
+        let group = e.store.create_skill_group(t, "售前", 0).await.unwrap();
+        let mut new = kefu_store::testing::owner("agent1");
+        new.role = kefu_domain::role::Role::Agent;
+        new.skill_group_ids = vec![group.id];
+        let agent = e.store.create_account(t, new, 0).await.unwrap().id;
+        e.store
+            .set_agent_status(t, agent, kefu_store::AgentStatus::Online, 1)
+            .await
+            .unwrap();
+        let (c, _) = e
+            .store
+            .open_conversation(t, "buyer_1", "@customer_service_account", "im", 2)
+            .await
+            .unwrap();
+        e.store
+            .enqueue(t, c.id, group.id, "buyer:buyer_1", 3)
+            .await
+            .unwrap();
+        e.store
+            .take_conversation(t, c.id, agent, "t", 4)
+            .await
+            .unwrap();
+        let (mut console, _) = e.console(agent).await;
+        let (mut buyer, _) = e.login("buyer_1").await;
+        let (mut other, _) = e.login("buyer_2").await;
+        buyer
+            .send(json!({ "type": "typing", "to": "@customer_service_account" }))
+            .await;
+        assert_eq!(
+            console.next().await,
+            json!({ "type": "typing", "from": "buyer_1" }),
+            "{}",
+            e.name
+        );
+        e.clock.advance(1_000);
+        buyer
+            .send(json!({ "type": "typing", "to": "buyer_2" }))
+            .await;
+        assert_eq!(
+            other.next().await,
+            json!({ "type": "typing", "from": "buyer_1" }),
+            "{}",
+            e.name
+        );
+        console.quiet().await;
     }
 }
 
