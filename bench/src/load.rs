@@ -428,6 +428,64 @@ pub async fn rest_load(
     ))
 }
 
+/// Calls made at `rate` per second in total for `seconds` (open loop: each call starts on its
+/// tick whether or not earlier ones have answered, up to 512 in flight), `make(n)` building
+/// the n-th. Latency runs from the tick, so time spent waiting behind slow calls counts.
+/// Returns calls answered per second and their latency.
+pub async fn rest_paced(
+    rest: &Rest,
+    command: &'static str,
+    rate: f64,
+    seconds: u64,
+    make: impl Fn(u64) -> Value + Send + Sync + 'static,
+) -> Result<(f64, Latency)> {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(512));
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let all = Arc::new(Mutex::new(histogram()));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut n = 0;
+    loop {
+        let due = tick.tick().await.into_std();
+        if due >= deadline {
+            break;
+        }
+        let permit = in_flight.clone().acquire_owned().await?;
+        let body = make(n);
+        n += 1;
+        let (rest, done, failed, all) = (rest.clone(), done.clone(), failed.clone(), all.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            match rest.call(command, &body).await {
+                Ok(_) => {
+                    let took = due.elapsed().as_micros().max(1) as u64;
+                    let _ = all.lock().unwrap().record(took);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                        eprintln!("kefu-bench: {command}: {e}");
+                    }
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let failures = failed.load(Ordering::Relaxed);
+    if failures > 0 {
+        eprintln!("kefu-bench: {command}: {failures} calls failed");
+    }
+    let h = all.lock().unwrap();
+    Ok((
+        done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64(),
+        Latency::of(&h),
+    ))
+}
+
 /// A 200-byte text element for REST sends.
 pub fn text_body() -> Value {
     json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": stamped_text(0)}}])

@@ -295,6 +295,9 @@ async fn persisted(k: &Kefu, shape: &str, seconds: u64, rows: &mut Vec<Row>) -> 
     Ok(())
 }
 
+/// The REST target: this many `sendmsg` calls a second, answered within 50 ms at p99.
+const REST_RATE: f64 = 2000.0;
+
 async fn rest_send(k: &Kefu, shape: &str, seconds: u64, rows: &mut Vec<Row>) -> Result<()> {
     let rest = k.rest();
     let accounts: Vec<String> = (0..64).map(|i| format!("rb{i}")).collect();
@@ -304,12 +307,13 @@ async fn rest_send(k: &Kefu, shape: &str, seconds: u64, rows: &mut Vec<Row>) -> 
     )
     .await?;
     let body = load::text_body();
+    let closed = body.clone();
     let (rate, lat) = load::rest_load(&rest, "openim/sendmsg", 64, seconds, move |i, n| {
         json!({
             "From_Account": format!("rb{i}"),
             "To_Account": "@customer_service_account",
             "MsgRandom": (n as i64) * 64 + i as i64,
-            "MsgBody": body,
+            "MsgBody": closed,
         })
     })
     .await?;
@@ -322,10 +326,33 @@ async fn rest_send(k: &Kefu, shape: &str, seconds: u64, rows: &mut Vec<Row>) -> 
     ));
     rows.push(row(
         shape,
-        "  REST sendmsg p99 (p50)",
+        "  64 callers back to back: p99 (p50)",
         format!("{:.1} ms ({:.1})", lat.p99_ms, lat.p50_ms),
+        "",
+        None,
+    ));
+    // The latency target holds at the target rate: calls paced at 2,000/s, open loop.
+    let (paced_rate, paced) =
+        load::rest_paced(&rest, "openim/sendmsg", REST_RATE, seconds, move |n| {
+            json!({
+                "From_Account": format!("rb{}", n % 64),
+                "To_Account": "@customer_service_account",
+                // Not a resend of a closed-loop call (duplicates are dropped): another MsgSeq.
+                "MsgSeq": 7,
+                "MsgRandom": n,
+                "MsgBody": body,
+            })
+        })
+        .await?;
+    rows.push(row(
+        shape,
+        &format!("  at {REST_RATE:.0}/s: p99 (p50)"),
+        format!(
+            "{:.1} ms ({:.1}), {paced_rate:.0}/s answered",
+            paced.p99_ms, paced.p50_ms
+        ),
         "<= 50 ms",
-        Some(lat.p99_ms <= 50.0),
+        Some(paced.p99_ms <= 50.0 && paced_rate >= REST_RATE * 0.98),
     ));
     Ok(())
 }

@@ -108,7 +108,7 @@ impl Engine {
                 .open_conversation(tenant, buyer, &account.identifier, channel, now)
                 .await?;
             if created {
-                let settings = self.store.service_settings(tenant).await?;
+                let settings = crate::cache::service_settings(&self.store, tenant).await?;
                 self.greet(&c, account, &settings).await?;
             }
             return self.rating_rules(&c).await;
@@ -128,7 +128,7 @@ impl Engine {
                     .open_conversation(tenant, buyer, &account.identifier, "im", now)
                     .await?;
                 if created {
-                    let settings = self.store.service_settings(tenant).await?;
+                    let settings = crate::cache::service_settings(&self.store, tenant).await?;
                     self.greet(&c, account, &settings).await?;
                 }
                 let Some(c) = self.store.get_conversation(tenant, c.id).await? else {
@@ -139,12 +139,12 @@ impl Engine {
         };
         // A buyer talking to their agent (the common case) needs no settings.
         if let Some(choice) = &c.pending_choice {
-            let settings = self.store.service_settings(tenant).await?;
+            let settings = crate::cache::service_settings(&self.store, tenant).await?;
             return self.answer_choice(&c, choice, text, &settings).await;
         }
         match c.state {
             ConversationState::Flow => {
-                let settings = self.store.service_settings(tenant).await?;
+                let settings = crate::cache::service_settings(&self.store, tenant).await?;
                 self.flow_input(&c, account, &settings, crate::flow::Input { text, first })
                     .await
             }

@@ -1,11 +1,11 @@
 //! Short-lived, process-wide copies of per-tenant data read on every message: the IM app
-//! (its key, admins, service accounts and callback), which IM accounts exist, the compiled
-//! sensitive words, the FAQ, and published flow versions.
+//! (its key, admins, service accounts and callback), which IM accounts exist, the tenant's
+//! service settings, the compiled sensitive words, the FAQ, and published flow versions.
 //!
 //! The database stays the source of truth. Apps, words and the FAQ are re-read at most
 //! [`TTL`] after they were cached, so a change made on another node applies within that; the
 //! node that made it forgets its copy at once ([`forget`], [`forget_im_app`],
-//! [`forget_im_account`]). An account is remembered only as existing: a new account is seen
+//! [`forget_im_account`], [`forget_service_settings`]). An account is remembered only as existing: a new account is seen
 //! at once, a deleted one stops receiving within [`TTL`] on other nodes. Flow versions never change once
 //! published, so they are kept for as long as the process runs (bounded by [`MAX_FLOWS`]).
 //!
@@ -16,6 +16,7 @@
 use kefu_domain::TenantId;
 use kefu_domain::flow::Flow;
 use kefu_domain::moderation::Filter;
+use kefu_domain::settings::ServiceSettings;
 use kefu_store::{ImApp, KnowledgeEntry, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -126,6 +127,11 @@ fn accounts() -> &'static Accounts {
 /// Accounts remembered before the table is swept.
 const MAX_ACCOUNTS: usize = 200_000;
 
+fn settings() -> &'static Table<ServiceSettings> {
+    static T: OnceLock<Table<ServiceSettings>> = OnceLock::new();
+    T.get_or_init(Table::new)
+}
+
 fn filters() -> &'static Table<Filter> {
     static T: OnceLock<Table<Filter>> = OnceLock::new();
     T.get_or_init(Table::new)
@@ -149,6 +155,22 @@ pub async fn filter(store: &Arc<dyn Store>, tenant: TenantId) -> kefu_store::Res
     let load = async { Ok(Some(Filter::new(&store.sensitive_words(tenant).await?))) };
     let f = filters().get_or_load(store, tenant.0, Some(TTL), MAX_TENANTS, load);
     Ok(f.await?.expect("loaded"))
+}
+
+/// The tenant's service settings (welcome, queue and rating texts, timeouts), read by the
+/// engine for every message a buyer writes to the bot.
+pub async fn service_settings(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+) -> kefu_store::Result<Arc<ServiceSettings>> {
+    let load = async { Ok(Some(store.service_settings(tenant).await?)) };
+    let s = settings().get_or_load(store, tenant.0, Some(TTL), MAX_TENANTS, load);
+    Ok(s.await?.expect("loaded"))
+}
+
+/// Drops this node's copy of the tenant's service settings, after an admin saved them.
+pub fn forget_service_settings(store: &Arc<dyn Store>, tenant: TenantId) {
+    settings().remove(store, tenant.0);
 }
 
 /// Every FAQ entry of the tenant.

@@ -443,7 +443,7 @@ impl Engine {
         conversation: i64,
         end: EndRequest,
     ) -> Result<Conversation> {
-        let settings = self.store.service_settings(tenant).await?;
+        let settings = crate::cache::service_settings(&self.store, tenant).await?;
         if end.reason == "agent" {
             let c = self
                 .store
@@ -477,7 +477,7 @@ impl Engine {
         else {
             return Ok(false);
         };
-        let settings = self.store.service_settings(tenant).await?;
+        let settings = crate::cache::service_settings(&self.store, tenant).await?;
         let end = EndRequest {
             reason: "buyer_left".into(),
             actor: format!("buyer:{buyer}"),
@@ -631,9 +631,7 @@ impl Engine {
         if let Some(session) = c.session_id {
             // The reception timeout runs from the agent's latest message until the buyer
             // answers.
-            let deadline = self
-                .store
-                .service_settings(tenant)
+            let deadline = crate::cache::service_settings(&self.store, tenant)
                 .await?
                 .reception_timeout_ms()
                 .map(|ms| now + ms);

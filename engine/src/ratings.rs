@@ -110,9 +110,7 @@ impl Engine {
         buyer: &str,
         service_account: &str,
     ) -> std::result::Result<(), Refusal> {
-        let settings = self
-            .store
-            .service_settings(tenant)
+        let settings = crate::cache::service_settings(&self.store, tenant)
             .await
             .map_err(Refusal::internal)?;
         if !settings.ratings_enabled || !settings.rating_by_buyer {
@@ -147,7 +145,7 @@ impl Engine {
 
     /// The rules card (`src` 23), in answer to the client opening the conversation (`src` 7).
     pub(crate) async fn rating_rules(&self, c: &Conversation) -> Result<()> {
-        let settings = self.store.service_settings(c.tenant_id).await?;
+        let settings = crate::cache::service_settings(&self.store, c.tenant_id).await?;
         self.notify_buyer(c, cs::rating_rules(settings.rating_rule_flags()))
             .await;
         Ok(())

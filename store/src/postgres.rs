@@ -16,10 +16,14 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) appends: std::sync::Arc<crate::group_commit::GroupCommit>,
-    /// The connections message appends are written through: the pool itself.
-    pub(crate) append_pool: PgPool,
+    /// The connections writes go through: the pool itself (PostgreSQL has row locks).
+    pub(crate) writer: PgPool,
+    /// The connections reads go through.
     pub(crate) pool: PgPool,
 }
+
+/// A pooled connection idle for longer than this is pinged before it is used.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 impl PgStore {
     /// Connects and migrates. Replicas starting together are safe: sqlx takes an advisory
@@ -46,9 +50,23 @@ impl PgStore {
                 .map_err(|e| ConnectError::Unreachable(shown.clone(), e.to_string()))?;
             let _ = conn.close().await;
         }
+        // sqlx pings a connection when it goes back to the pool, and by default again when
+        // it is taken out: a round trip to the server before every query. A connection back
+        // from the pool within the last second has just answered that ping; only one idle
+        // for longer (the server may have restarted) is checked before use.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > CHECK_IDLE_AFTER {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|e| ConnectError::Unreachable(shown.clone(), e.to_string()))?;
@@ -58,7 +76,7 @@ impl PgStore {
             .map_err(|e| ConnectError::Migrate(shown, e.to_string()))?;
         Ok(Self {
             appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(4)),
-            append_pool: pool.clone(),
+            writer: pool.clone(),
             pool,
         })
     }

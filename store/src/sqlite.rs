@@ -19,8 +19,10 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) appends: std::sync::Arc<crate::group_commit::GroupCommit>,
-    /// The connection message appends are written through.
-    pub(crate) append_pool: SqlitePool,
+    _checkpointer: std::sync::Arc<Checkpointer>,
+    /// The one connection every write goes through (see `connect`).
+    pub(crate) writer: SqlitePool,
+    /// The connections reads go through.
     pub(crate) pool: SqlitePool,
 }
 
@@ -41,7 +43,16 @@ impl SqliteStore {
             .pragma("mmap_size", MMAP_SIZE.to_string())
             // A history page is 51 rows; sqlx's default buffer of 50 made the last row wait
             // for another round between the connection's thread and the caller.
-            .row_buffer_size(128);
+            .row_buffer_size(128)
+            // Statement journals (a statement writing many rows inside a transaction) and
+            // sorts kept in memory, not in temporary files opened and closed each time.
+            .pragma("temp_store", "memory")
+            // Checkpoints (copying the WAL back into the database file, then an fsync) run
+            // in the background (`Checkpointer`), not in the writer's commit where every
+            // 1,000 pages one batch waited for them; the writer checkpoints itself only if
+            // the WAL reaches 40 MB, and the file is truncated to 64 MB when it restarts.
+            .pragma("wal_autocheckpoint", "10000")
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
         if let Some(parent) = options
             .get_filename()
             .parent()
@@ -51,8 +62,11 @@ impl SqliteStore {
                 ConnectError::Unreachable(parent.display().to_string(), e.to_string())
             })?;
         }
+        // A connection to a local file does not go stale: no ping before each use (a round
+        // trip to the connection's thread, as costly as a small query).
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(|e| ConnectError::Unreachable(shown.clone(), e.to_string()))?;
@@ -60,19 +74,57 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| ConnectError::Migrate(shown.clone(), e.to_string()))?;
-        // Message appends, the bulk of the writes, go through one connection of their own:
-        // SQLite has one writer anyway, and this connection's page cache then stays warm
-        // between batches instead of being dropped for another connection's write.
-        let append_pool = SqlitePoolOptions::new()
+        // Every write goes through one connection of its own. SQLite has one writer anyway;
+        // writers on several connections wait for its lock in SQLite's busy handler, which
+        // sleeps 1, 2, 5 … 100 ms between tries: under load a conversation update behind a
+        // batch of appends waited hundreds of milliseconds (REST sendmsg p99 743 ms). Here
+        // writes queue for the connection instead, first come first served, and its page
+        // cache stays warm between batches instead of being dropped for another
+        // connection's write. Reads stay on the pool (WAL: readers never wait for a writer).
+        let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| ConnectError::Unreachable(shown, e.to_string()))?;
         Ok(Self {
             appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(1)),
-            append_pool,
+            _checkpointer: std::sync::Arc::new(Checkpointer::start(pool.clone())),
+            writer,
             pool,
         })
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`] from a reading
+/// connection (`PRAGMA wal_checkpoint(PASSIVE)`: it never waits for, nor blocks, the writer
+/// or readers), so commits do not. Stopped when the last copy of the store is dropped.
+pub(crate) struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Checkpointer {
+    fn start(pool: SqlitePool) -> Self {
+        Self(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "background WAL checkpoint failed");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -444,6 +444,7 @@ impl ServiceApi {
             .store
             .save_service_settings(tenant, &s, state.clock.now())
             .await?;
+        kefu_engine::cache::forget_service_settings(&state.store, tenant);
         let detail = serde_json::to_string(&s).unwrap_or_default();
         state
             .audit(&auth.0, "service_settings_updated", "service", &detail)

@@ -105,6 +105,8 @@ impl Desk {
             .save_service_settings(self.tenant, &s, self.now())
             .await
             .unwrap();
+        // As the tenant API does after saving.
+        kefu_engine::cache::forget_service_settings(&self.store, self.tenant);
     }
 
     /// The buyer writes `text` to the service account, as the gateway would.

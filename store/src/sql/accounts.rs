@@ -110,7 +110,7 @@ macro_rules! impl_account_store {
                 account: $crate::NewAccount,
                 now: i64,
             ) -> $crate::Result<$crate::Account> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 // Writing the tenant row first takes its lock (a row lock on PostgreSQL, the
                 // write lock on SQLite), so concurrent creates count seats one at a time.
                 let max: Option<i64> = sqlx::query_scalar(
@@ -141,7 +141,7 @@ macro_rules! impl_account_store {
                 account: $crate::NewAccount,
                 now: i64,
             ) -> $crate::Result<$crate::Account> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let id = Self::insert_account(&mut tx, None, &account, false, now).await?;
                 tx.commit().await?;
                 self.get_operator(kefu_domain::AccountId(id))
@@ -271,7 +271,7 @@ macro_rules! impl_account_store {
                 patch: $crate::AccountPatch,
                 now: i64,
             ) -> $crate::Result<$crate::Account> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let updated = sqlx::query(
                     "update accounts set display_name = coalesce($3, display_name), \
                      real_name = coalesce($4, real_name), phone = coalesce($5, phone), \
@@ -335,7 +335,7 @@ macro_rules! impl_account_store {
                 .bind(hash)
                 .bind(must_change)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
                 if updated == 0 {
@@ -349,7 +349,7 @@ macro_rules! impl_account_store {
                 tenant: kefu_domain::TenantId,
                 id: kefu_domain::AccountId,
             ) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let deleted = sqlx::query("delete from accounts where tenant_id = $1 and id = $2")
                     .bind(tenant.0)
                     .bind(id.0)

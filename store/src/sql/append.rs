@@ -286,7 +286,7 @@ macro_rules! impl_batch_writer {
             ) -> $crate::Result<Vec<$crate::Appended>> {
                 use sqlx::Row;
                 let sql: &$crate::sql::append::BatchSql = &$sql;
-                let mut tx = self.append_pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 if let Some(setup) = sql.setup {
                     sqlx::query(setup).execute(&mut *tx).await?;
                 }

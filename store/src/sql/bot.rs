@@ -183,7 +183,7 @@ macro_rules! impl_bot_store {
                 .bind(tenant.0)
                 .bind(doc)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -213,7 +213,7 @@ macro_rules! impl_bot_store {
                 words: &[kefu_domain::moderation::Word],
                 now: i64,
             ) -> $crate::Result<()> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 sqlx::query("delete from sensitive_words where tenant_id = $1")
                     .bind(tenant.0)
                     .execute(&mut *tx)
@@ -264,7 +264,7 @@ macro_rules! impl_bot_store {
                 entry: &$crate::NewKnowledge,
                 now: i64,
             ) -> $crate::Result<$crate::KnowledgeEntry> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 Self::place_knowledge(&mut tx, tenant.0, kind, None, entry).await?;
                 let position = match entry.position {
                     Some(p) => p,
@@ -304,7 +304,7 @@ macro_rules! impl_bot_store {
                 entry: &$crate::NewKnowledge,
                 now: i64,
             ) -> $crate::Result<$crate::KnowledgeEntry> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let Some(current) = Self::knowledge_in(&mut tx, tenant.0, kind, Some(id))
                     .await?
                     .into_iter()
@@ -350,7 +350,7 @@ macro_rules! impl_bot_store {
                 kind: $crate::KnowledgeKind,
                 id: i64,
             ) -> $crate::Result<()> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let children: i64 = sqlx::query_scalar(
                     "select count(*) from knowledge where tenant_id = $1 and kind = $2 and parent_id = $3",
                 )
@@ -391,7 +391,7 @@ macro_rules! impl_bot_store {
                 .bind(tenant.0)
                 .bind(kind.as_str())
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
                 Ok(n > 0)
@@ -433,7 +433,7 @@ macro_rules! impl_bot_store {
                 draft: &str,
                 now: i64,
             ) -> $crate::Result<$crate::FlowRecord> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 if let Some(account) = service_account {
                     let taken: Option<(i64, String)> = sqlx::query_as(
                         "select id, name from flows where tenant_id = $1 and service_account = $2 and ($3 is null or id <> $3)",
@@ -497,7 +497,7 @@ macro_rules! impl_bot_store {
             }
 
             async fn delete_flow(&self, tenant: kefu_domain::TenantId, id: i64) -> $crate::Result<()> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let running: i64 = sqlx::query_scalar(
                     "select count(*) from conversations c join flow_versions v on v.id = c.flow_version \
                      where c.tenant_id = $1 and v.flow_id = $2 and c.state <> 'ended'",
@@ -533,7 +533,7 @@ macro_rules! impl_bot_store {
                 by: &str,
                 now: i64,
             ) -> $crate::Result<$crate::FlowVersion> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let found: Option<i64> =
                     sqlx::query_scalar("select id from flows where tenant_id = $1 and id = $2")
                         .bind(tenant.0)
@@ -648,7 +648,7 @@ macro_rules! impl_bot_store {
                 .bind(position.and_then(|p| p.bot_answer))
                 .bind(position.map_or(0, |p| p.bot_repeats))
                 .bind(reply_deadline)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
                 Ok(n > 0)
@@ -666,7 +666,7 @@ macro_rules! impl_bot_store {
                 .bind(tenant.0)
                 .bind(conversation)
                 .bind(node)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -701,13 +701,13 @@ macro_rules! impl_bot_store {
                         .bind(url)
                         .bind(secret)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     }
                     None => {
                         sqlx::query("delete from order_providers where tenant_id = $1")
                             .bind(tenant.0)
-                            .execute(&self.pool)
+                            .execute(&self.writer)
                             .await?;
                     }
                 }

@@ -31,7 +31,7 @@ macro_rules! impl_callback_store {
                 callback: $crate::NewCallback,
                 now: i64,
             ) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 Self::insert_callback(&mut tx, tenant.0, &callback, now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -58,7 +58,7 @@ macro_rules! impl_callback_store {
                 .bind(id)
                 .bind(seen)
                 .bind(lease_until)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
@@ -79,7 +79,7 @@ macro_rules! impl_callback_store {
                 .bind(next)
                 .bind(error)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }

@@ -258,7 +258,7 @@ macro_rules! impl_conversation_store {
                 status: $crate::AgentStatus,
                 now: i64,
             ) -> $crate::Result<$crate::AgentState> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 // Writing the tenant row serialises status changes of one tenant, so the
                 // online count and the change happen as one.
                 let max_online: Option<i64> = sqlx::query_scalar(
@@ -362,7 +362,7 @@ macro_rules! impl_conversation_store {
                 .bind(routing.agent_cap)
                 .bind(routing.strategy.as_str())
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
                 if n == 0 {
@@ -405,7 +405,7 @@ macro_rules! impl_conversation_store {
                 .bind(group.0)
                 .bind(agent.0)
                 .bind(cap)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
                 if n == 0 {
@@ -422,7 +422,7 @@ macro_rules! impl_conversation_store {
                 channel: &str,
                 now: i64,
             ) -> $crate::Result<($crate::Conversation, bool)> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let inserted: Option<i64> = sqlx::query_scalar(
                     "insert into conversations (tenant_id, buyer, service_account, channel, state, created_at, updated_at) \
                      values ($1, $2, $3, $4, 'flow', $5, $5) \
@@ -476,7 +476,7 @@ macro_rules! impl_conversation_store {
                 actor: &str,
                 now: i64,
             ) -> $crate::Result<$crate::Conversation> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 Self::group_exists(&mut tx, tenant.0, group).await?;
                 let from = ["flow", "queued"];
                 if !Self::join_queue(&mut tx, tenant.0, conversation, group, from, actor, now).await? {
@@ -515,7 +515,7 @@ macro_rules! impl_conversation_store {
                 if waiting.is_none() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 // The lock: one batch per group at a time, on every node.
                 let settings: Option<(i64, String, i64)> = sqlx::query_as(
                     "update skill_groups set updated_at = $3 where tenant_id = $1 and id = $2 \
@@ -621,7 +621,7 @@ macro_rules! impl_conversation_store {
                 actor: &str,
                 now: i64,
             ) -> $crate::Result<$crate::Assignment> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let current = Self::conversation_in(&mut tx, tenant.0, conversation)
                     .await?
                     .ok_or($crate::StoreError::NotFound)?;
@@ -670,7 +670,7 @@ macro_rules! impl_conversation_store {
                 note: &str,
                 now: i64,
             ) -> $crate::Result<$crate::Conversation> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let current = Self::conversation_in(&mut tx, tenant.0, conversation)
                     .await?
                     .ok_or($crate::StoreError::NotFound)?;
@@ -801,7 +801,7 @@ macro_rules! impl_conversation_store {
                 end: $crate::EndRequest,
                 now: i64,
             ) -> $crate::Result<$crate::Conversation> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let current = Self::conversation_in(&mut tx, tenant.0, conversation)
                     .await?
                     .ok_or($crate::StoreError::NotFound)?;
@@ -893,7 +893,7 @@ macro_rules! impl_conversation_store {
                 now: i64,
                 reply_deadline: Option<i64>,
             ) -> $crate::Result<()> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 sqlx::query(
                     "update conversations set reply_deadline = $4 \
                      where tenant_id = $1 and id = $2 and agent_id = $3 and state = 'assigned'",

@@ -65,7 +65,7 @@ macro_rules! impl_im_store {
                     .bind(tenant.0)
                     .bind(secret)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?
                     .rows_affected();
                 if n == 0 {
@@ -81,7 +81,7 @@ macro_rules! impl_im_store {
                 service_accounts: Option<Vec<$crate::ServiceAccount>>,
                 now: i64,
             ) -> $crate::Result<$crate::ImApp> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let n = sqlx::query("update im_apps set updated_at = $2 where tenant_id = $1")
                     .bind(tenant.0)
                     .bind(now)
@@ -151,7 +151,7 @@ macro_rules! impl_im_store {
                 .bind(url)
                 .bind(token)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
                 if n == 0 {
@@ -172,7 +172,7 @@ macro_rules! impl_im_store {
                 .bind(&a.face_url)
                 .bind(a.kind)
                 .bind(a.created_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -219,7 +219,7 @@ macro_rules! impl_im_store {
                 .bind(user_id)
                 .bind(&device[..end])
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -243,7 +243,7 @@ macro_rules! impl_im_store {
                 let n = sqlx::query("delete from im_accounts where tenant_id = $1 and user_id = $2")
                     .bind(tenant.0)
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?
                     .rows_affected();
                 Ok(n > 0)
@@ -254,7 +254,7 @@ macro_rules! impl_im_store {
                     .bind(tenant.0)
                     .bind(user_id)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?
                     .rows_affected();
                 Ok(n > 0)

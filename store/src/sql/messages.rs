@@ -198,7 +198,7 @@ macro_rules! impl_message_store {
                 )
                 .bind(found.id)
                 .bind(tenant.0)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
                 Ok(if n == 1 { $crate::Recall::Recalled } else { $crate::Recall::AlreadyRecalled })
@@ -255,7 +255,7 @@ macro_rules! impl_message_store {
                 .bind(chat_id)
                 .bind(reader)
                 .bind(seq)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
                 let (user_a, a, b) = row.ok_or($crate::StoreError::NotFound)?;
                 Ok(if user_a == reader { a } else { b })

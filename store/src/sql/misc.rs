@@ -19,7 +19,7 @@ macro_rules! impl_misc_stores {
                 .bind(tenant.0)
                 .bind(name)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err($crate::StoreError::unique("a skill group with this name"))?;
                 Ok(row.into())
@@ -84,7 +84,7 @@ macro_rules! impl_misc_stores {
                 .bind(p.agent_cap)
                 .bind(p.strategy.map(|s| s.as_str()))
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err($crate::StoreError::unique("a skill group with this name"))?;
                 row.map(Into::into).ok_or($crate::StoreError::NotFound)
@@ -111,7 +111,7 @@ macro_rules! impl_misc_stores {
                 tenant: kefu_domain::TenantId,
                 id: kefu_domain::SkillGroupId,
             ) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 // Lock the row first (a write), so nothing joins the group while it is checked.
                 let found = sqlx::query("update skill_groups set updated_at = updated_at where tenant_id = $1 and id = $2")
                     .bind(tenant.0)
@@ -175,7 +175,7 @@ macro_rules! impl_misc_stores {
                 .bind(&e.detail)
                 .bind(&e.ip)
                 .bind(e.created_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -216,7 +216,7 @@ macro_rules! impl_misc_stores {
                 ptype: &str,
                 rules: &[$crate::PolicyRule],
             ) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 sqlx::query("delete from casbin_rule where ptype = $1")
                     .bind(ptype)
                     .execute(&mut *tx)

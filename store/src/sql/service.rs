@@ -67,7 +67,7 @@ macro_rules! impl_service_store {
                 .bind(tenant.0)
                 .bind(doc)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -127,7 +127,7 @@ macro_rules! impl_service_store {
                 )
                 .bind(tenant.0)
                 .bind(conversation)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -145,7 +145,7 @@ macro_rules! impl_service_store {
                 .bind(tenant.0)
                 .bind(conversation)
                 .bind(choice)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -176,7 +176,7 @@ macro_rules! impl_service_store {
                 agent: kefu_domain::AccountId,
                 now: i64,
             ) -> $crate::Result<bool> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let lost: Option<Option<i64>> = sqlx::query_scalar(
                     "select console_lost_at from agent_states where tenant_id = $1 and account_id = $2",
                 )
@@ -243,7 +243,7 @@ macro_rules! impl_service_store {
                 requeue_at: Option<i64>,
                 now: i64,
             ) -> $crate::Result<Option<Vec<$crate::Conversation>>> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let status: Option<String> = sqlx::query_scalar(
                     "update agent_states set console_lost_at = $4 \
                      where tenant_id = $1 and account_id = $2 and console_lost_at is null \
@@ -324,7 +324,7 @@ macro_rules! impl_service_store {
                 conversation: i64,
                 now: i64,
             ) -> $crate::Result<Option<$crate::Conversation>> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let Some(c) = Self::conversation_in(&mut tx, tenant.0, conversation).await? else {
                     return Ok(None);
                 };
@@ -401,7 +401,7 @@ macro_rules! impl_service_store {
                 .bind(tenant.0)
                 .bind(session)
                 .bind(expires_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -415,7 +415,7 @@ macro_rules! impl_service_store {
                 label: &str,
                 now: i64,
             ) -> $crate::Result<$crate::RateOutcome> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 let row: Option<$crate::sql::rows::ServiceSessionRow> = sqlx::query_as(concat!(
                     "select ",
                     $crate::sql::rows::SERVICE_SESSION_COLUMNS!(),

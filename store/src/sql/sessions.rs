@@ -9,7 +9,7 @@ macro_rules! impl_session_store {
                 new: $crate::NewSession,
                 live_since: i64,
             ) -> $crate::Result<$crate::Session> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 // Lock the account so that two logins at the same moment see each other.
                 sqlx::query("update accounts set updated_at = updated_at where id = $1")
                     .bind(new.account_id.0)
@@ -86,7 +86,7 @@ macro_rules! impl_session_store {
                     sqlx::query("update login_sessions set last_seen_at = $2 where id = $1")
                         .bind(session.id)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     session.last_seen_at = now;
                 }
@@ -101,7 +101,7 @@ macro_rules! impl_session_store {
                 .bind(id)
                 .bind(now)
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -122,7 +122,7 @@ macro_rules! impl_session_store {
                 .bind(account.0)
                 .bind(now)
                 .bind(reason)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.writer)
                 .await?;
                 Ok(ids)
             }
@@ -183,7 +183,7 @@ macro_rules! impl_session_store {
                 .bind(key)
                 .bind(now)
                 .bind(now - 15 * 60_000)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await?;
                 if failures < max_failures {
                     return Ok(None);
@@ -192,7 +192,7 @@ macro_rules! impl_session_store {
                 sqlx::query("update login_throttle set failures = 0, locked_until = $2 where key = $1")
                     .bind(key)
                     .bind(until)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(Some(until))
             }
@@ -200,7 +200,7 @@ macro_rules! impl_session_store {
             async fn throttle_clear(&self, key: &str) -> $crate::Result<()> {
                 sqlx::query("delete from login_throttle where key = $1")
                     .bind(key)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }

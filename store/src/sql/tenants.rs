@@ -10,7 +10,7 @@ macro_rules! impl_tenant_store {
                 owner: $crate::NewAccount,
                 now: i64,
             ) -> $crate::Result<($crate::Tenant, $crate::Account)> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let tenant_id: i64 = sqlx::query_scalar(
                     "insert into tenants (code, name, max_accounts, max_online, disabled, created_at, updated_at) \
                      values ($1, $2, $3, $4, false, $5, $5) returning id",
@@ -104,7 +104,7 @@ macro_rules! impl_tenant_store {
                 patch: $crate::TenantPatch,
                 now: i64,
             ) -> $crate::Result<$crate::Tenant> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let updated = sqlx::query(
                     "update tenants set name = coalesce($2, name), \
                      max_accounts = coalesce($3, max_accounts), max_online = coalesce($4, max_online), \

@@ -154,7 +154,7 @@ macro_rules! impl_tree_store {
                 node: &$crate::NewTreeNode,
                 now: i64,
             ) -> $crate::Result<$crate::TreeNode> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 Self::place_node(&mut tx, tenant.0, tree, None, node).await?;
                 let sql = format!(
                     "insert into {} (tenant_id, parent_id, name, position, created_at) values ($1, $2, $3, $4, $5) \
@@ -184,7 +184,7 @@ macro_rules! impl_tree_store {
                 id: i64,
                 node: &$crate::NewTreeNode,
             ) -> $crate::Result<$crate::TreeNode> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 if Self::node_in(&mut tx, tenant.0, tree, id).await?.is_none() {
                     return Err($crate::StoreError::NotFound);
                 }
@@ -214,7 +214,7 @@ macro_rules! impl_tree_store {
                 tree: $crate::Tree,
                 id: i64,
             ) -> $crate::Result<()> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 if Self::node_in(&mut tx, tenant.0, tree, id).await?.is_none() {
                     return Err($crate::StoreError::NotFound);
                 }
@@ -259,7 +259,7 @@ macro_rules! impl_tree_store {
                 tag: &$crate::NewMessageTag,
                 now: i64,
             ) -> $crate::Result<$crate::MessageTag> {
-                let mut tx = self.pool.begin_with($BEGIN).await?;
+                let mut tx = self.writer.begin_with($BEGIN).await?;
                 if Self::node_in(&mut tx, tenant.0, $crate::Tree::Tags, tag.tag_id).await?.is_none() {
                     return Err($crate::StoreError::Conflict(format!(
                         "tag {} does not exist; pick one from the tag tree",
@@ -322,7 +322,7 @@ macro_rules! impl_tree_store {
                 let n = sqlx::query("delete from message_tags where tenant_id = $1 and id = $2")
                     .bind(tenant.0)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?
                     .rows_affected();
                 if n == 0 {
