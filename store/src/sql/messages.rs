@@ -138,18 +138,22 @@ macro_rules! impl_message_store {
                 // statistics of a big chat, SQLite turned the row comparison into a skip-scan
                 // and a sort, and an `or` spelling into two scans and a sort (11 and 75 pages a
                 // second on a million messages); SQLite is also told the index outright.
+                // The range's upper end is the lower of the period's end and the cursor's
+                // time, worked out here: given both as bounds, SQLite took the period's end for
+                // the index and walked from there down to the cursor (6 ms a page at the far
+                // end of a million messages, against 0.6 ms).
                 let c = q.before.unwrap_or($crate::RoamCursor { msg_time: q.max_time, msg_seq: i64::MAX, seq: i64::MAX });
                 let rows: Vec<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
                     "select ",
                     $crate::sql::rows::message_columns!(),
                     " from ", $roam_from, " where chat_id = $1 and tenant_id = $2 and msg_time >= $3 and msg_time <= $4 \
-                     and msg_time <= $5 and (+msg_time, msg_seq, seq) < ($5, $6, $7) \
+                     and (+msg_time, msg_seq, seq) < ($5, $6, $7) \
                      order by msg_time desc, msg_seq desc, seq desc limit $8"
                 ))
                 .bind(chat_id)
                 .bind(tenant.0)
                 .bind(q.min_time)
-                .bind(q.max_time)
+                .bind(q.max_time.min(c.msg_time))
                 .bind(c.msg_time)
                 .bind(c.msg_seq)
                 .bind(c.seq)
