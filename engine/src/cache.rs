@@ -100,20 +100,24 @@ impl<V> Table<V> {
     }
 }
 
+/// A process-wide table of `$ty` values, created on first use.
+macro_rules! table {
+    ($name:ident, $ty:ty) => {
+        fn $name() -> &'static Table<$ty> {
+            static T: OnceLock<Table<$ty>> = OnceLock::new();
+            T.get_or_init(Table::new)
+        }
+    };
+}
+
 fn address(store: &Arc<dyn Store>) -> usize {
     Arc::as_ptr(store) as *const () as usize
 }
 
-fn apps() -> &'static Table<ImApp> {
-    static T: OnceLock<Table<ImApp>> = OnceLock::new();
-    T.get_or_init(Table::new)
-}
+table!(apps, ImApp);
 
-/// Apps by SDKAppID, for REST calls, which name the app rather than the tenant.
-fn apps_by_sdk() -> &'static Table<ImApp> {
-    static T: OnceLock<Table<ImApp>> = OnceLock::new();
-    T.get_or_init(Table::new)
-}
+// Apps by SDKAppID, for REST calls, which name the app rather than the tenant.
+table!(apps_by_sdk, ImApp);
 
 type AccountKey = (usize, i64, String);
 type Accounts = Mutex<HashMap<AccountKey, (Weak<dyn Store>, Instant)>>;
@@ -127,25 +131,13 @@ fn accounts() -> &'static Accounts {
 /// Accounts remembered before the table is swept.
 const MAX_ACCOUNTS: usize = 200_000;
 
-fn settings() -> &'static Table<ServiceSettings> {
-    static T: OnceLock<Table<ServiceSettings>> = OnceLock::new();
-    T.get_or_init(Table::new)
-}
+table!(settings, ServiceSettings);
 
-fn filters() -> &'static Table<Filter> {
-    static T: OnceLock<Table<Filter>> = OnceLock::new();
-    T.get_or_init(Table::new)
-}
+table!(filters, Filter);
 
-fn faqs() -> &'static Table<Vec<KnowledgeEntry>> {
-    static T: OnceLock<Table<Vec<KnowledgeEntry>>> = OnceLock::new();
-    T.get_or_init(Table::new)
-}
+table!(faqs, Vec<KnowledgeEntry>);
 
-fn flows() -> &'static Table<Flow> {
-    static T: OnceLock<Table<Flow>> = OnceLock::new();
-    T.get_or_init(Table::new)
-}
+table!(flows, Flow);
 
 /// Tenants cached per table before stale entries are swept.
 const MAX_TENANTS: usize = 65_536;
@@ -237,10 +229,7 @@ pub async fn im_app_by_sdk(
         .await
 }
 
-fn tenants() -> &'static Table<kefu_store::Tenant> {
-    static T: OnceLock<Table<kefu_store::Tenant>> = OnceLock::new();
-    T.get_or_init(Table::new)
-}
+table!(tenants, kefu_store::Tenant);
 
 /// The tenant (to see whether it is disabled).
 pub async fn tenant(

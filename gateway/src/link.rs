@@ -79,8 +79,8 @@ async fn exchange_inner(
         ));
     }
     let buyer = req.buyer.trim();
-    let built_in = app.admin_identifiers.iter().any(|a| a == buyer)
-        || app.service_accounts.iter().any(|a| a.identifier == buyer);
+    let built_in =
+        app.admin_identifiers.iter().any(|a| a == buyer) || app.service_account(buyer).is_some();
     if buyer.is_empty() || buyer.len() > 32 || built_in {
         return Err(forged());
     }

@@ -56,8 +56,7 @@ fn text(body: &Value, key: &str) -> String {
 /// Identifiers that exist in every app without being imported: its admins and its
 /// customer-service accounts.
 pub(crate) fn built_in(call: &Call<'_>, id: &str) -> bool {
-    call.app.admin_identifiers.iter().any(|a| a == id)
-        || call.app.service_accounts.iter().any(|a| a.identifier == id)
+    call.app.admin_identifiers.iter().any(|a| a == id) || call.app.service_account(id).is_some()
 }
 
 /// Whether `id` exists in the app: imported, or built in.

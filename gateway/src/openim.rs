@@ -190,9 +190,7 @@ pub(crate) async fn append(
 ) -> Result<kefu_store::Appended, ImError> {
     let tenant = app.tenant_id;
     let service = app
-        .service_accounts
-        .iter()
-        .find(|a| a.identifier == message.to_account)
+        .service_account(&message.to_account)
         .filter(|_| announce);
     let cs_message = match service {
         Some(_) if message.body.contains("TIMCustomElem") => serde_json::from_str(&message.body)

@@ -697,8 +697,8 @@ async fn send_message(
     let app = kefu_engine::cache::im_app(&state.store, peer.tenant)
         .await?
         .ok_or_else(|| ImError::internal("app vanished"))?;
-    let built_in = app.admin_identifiers.iter().any(|a| a == to)
-        || app.service_accounts.iter().any(|a| a.identifier == to);
+    let built_in =
+        app.admin_identifiers.iter().any(|a| a == to) || app.service_account(to).is_some();
     if !built_in && !kefu_engine::cache::im_account_exists(&state.store, peer.tenant, to).await? {
         return Err(ImError::new(
             90012,
@@ -845,7 +845,7 @@ async fn catch_up(
 /// when the app cannot be read, assume it is, so the agent still sees the buyer typing).
 async fn is_service_account(state: &GatewayState, tenant: TenantId, account: &str) -> bool {
     match kefu_engine::cache::im_app(&state.store, tenant).await {
-        Ok(Some(app)) => app.service_accounts.iter().any(|a| a.identifier == account),
+        Ok(Some(app)) => app.service_account(account).is_some(),
         Ok(None) => false,
         Err(_) => true,
     }

@@ -207,6 +207,15 @@ pub struct ImApp {
     pub updated_at: Millis,
 }
 
+impl ImApp {
+    /// The customer-service account with this identifier, if it is one.
+    pub fn service_account(&self, identifier: &str) -> Option<&ServiceAccount> {
+        self.service_accounts
+            .iter()
+            .find(|a| a.identifier == identifier)
+    }
+}
+
 /// A callback to queue in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCallback {

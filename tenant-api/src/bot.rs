@@ -643,7 +643,7 @@ impl BotApi {
             let app = state.store.get_im_app(tenant).await?;
             let known = app
                 .as_ref()
-                .is_some_and(|a| a.service_accounts.iter().any(|s| s.identifier == account));
+                .is_some_and(|a| a.service_account(account).is_some());
             if !known {
                 return Err(ApiError::new(
                     ErrorCode::ValidationFailed,
