@@ -1,5 +1,6 @@
 //! The response envelope and the error codes of the Tencent IM REST API.
 
+use poem::Response;
 use poem::web::Json;
 use serde_json::{Map, Value, json};
 
@@ -69,6 +70,52 @@ pub fn ok(extra: Value) -> Json<Value> {
     Json(Value::Object(body))
 }
 
+/// A successful answer whose fields were serialized by the command: `fields` is a JSON object
+/// (`{…}`), spliced after the status fields without being parsed again.
+pub fn ok_serialized(fields: &str) -> Response {
+    let rest = fields.trim_start().strip_prefix('{').unwrap_or("}");
+    let mut body = String::with_capacity(OK_PREFIX.len() + rest.len() + 1);
+    body.push_str(OK_PREFIX);
+    if rest.trim_start().starts_with('}') {
+        body.push('}');
+    } else {
+        body.push(',');
+        body.push_str(rest);
+    }
+    Response::builder()
+        .content_type("application/json; charset=utf-8")
+        .body(body)
+}
+
+const OK_PREFIX: &str = r#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"""#;
+
 pub fn fail(e: &ImError) -> Json<Value> {
     Json(json!({ "ActionStatus": "FAIL", "ErrorCode": e.code, "ErrorInfo": e.info }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(r: Response) -> Value {
+        serde_json::from_slice(&r.into_body().into_vec().await.unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn serialized_fields_follow_the_status_fields() {
+        let r = ok_serialized(r#"{"Complete":1,"MsgList":[{"MsgBody":[]}]}"#);
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(
+            body_of(r).await,
+            json!({"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","Complete":1,"MsgList":[{"MsgBody":[]}]})
+        );
+        let empty = ok_serialized(" { } ");
+        assert_eq!(
+            body_of(empty).await,
+            json!({"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""})
+        );
+    }
 }

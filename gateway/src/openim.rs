@@ -3,9 +3,11 @@
 use crate::elements;
 use crate::envelope::ImError;
 use crate::login_svc::exists;
-use crate::rest::Call;
+use crate::rest::{Answer, Call};
 use kefu_domain::event::{Event, topic};
 use kefu_store::{NewMessage, Recall, RoamCursor, RoamQuery, StoredMessage};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 pub const COMMANDS: &[&str] = &[
@@ -26,17 +28,18 @@ const MAX_BATCH: usize = 500;
 /// At most this many messages per history page.
 const MAX_PAGE: i64 = 100;
 
-pub async fn dispatch(command: &str, call: Call<'_>) -> Result<Value, ImError> {
-    match command {
+pub async fn dispatch(command: &str, call: Call<'_>) -> Result<Answer, ImError> {
+    let fields = match command {
+        "admin_getroammsg" => return roam(call).await,
         "sendmsg" => send(call).await,
         "batchsendmsg" => batch_send(call).await,
         "importmsg" => import(call).await,
-        "admin_getroammsg" => roam(call).await,
         "admin_msgwithdraw" => withdraw(call).await,
         "querystate" => query_state(call, false).await,
         "query_online_status" => query_state(call, true).await,
         other => Err(ImError::unknown_command("openim", other)),
-    }
+    };
+    fields.map(Answer::Fields)
 }
 
 fn account(v: Option<&Value>) -> Option<&str> {
@@ -421,24 +424,45 @@ fn pair(body: &Value) -> Result<(String, String), ImError> {
     Ok((from.to_string(), to.to_string()))
 }
 
-/// A message as history lists it; `chat` tells whether its receiver has read it.
-fn message_json(m: &StoredMessage, chat: Option<&kefu_store::Chat>) -> Value {
-    let read = chat.is_some_and(|c| c.read_seq_of(&m.to_account) >= m.seq);
-    json!({
-        "From_Account": m.from_account,
-        "To_Account": m.to_account,
-        "MsgSeq": m.msg_seq,
-        "MsgRandom": m.msg_random,
-        "MsgTimeStamp": m.msg_time,
-        "MsgFlagBits": m.flag_bits,
-        "IsPeerRead": i64::from(read),
-        "MsgKey": m.msg_key,
-        "MsgBody": serde_json::from_str::<Value>(&m.body).unwrap_or(Value::Array(vec![])),
-        "CloudCustomData": m.cloud_custom_data,
-    })
+/// A message as history lists it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoamItem<'a> {
+    #[serde(rename = "From_Account")]
+    from_account: &'a str,
+    #[serde(rename = "To_Account")]
+    to_account: &'a str,
+    msg_seq: i64,
+    msg_random: i64,
+    msg_time_stamp: i64,
+    msg_flag_bits: i64,
+    /// Whether the receiver has read it (by the chat's read sequences).
+    is_peer_read: i64,
+    msg_key: &'a str,
+    msg_body: RoamBody<'a>,
+    cloud_custom_data: &'a str,
 }
 
-async fn roam(call: Call<'_>) -> Result<Value, ImError> {
+/// A stored body goes out as stored (it was serialized by us), unless it holds media links,
+/// which are signed for this reader.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RoamBody<'a> {
+    Stored(&'a RawValue),
+    Signed(Value),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoamPage<'a> {
+    complete: i64,
+    msg_cnt: usize,
+    last_msg_time: i64,
+    last_msg_key: &'a str,
+    msg_list: Vec<RoamItem<'a>>,
+}
+
+async fn roam(call: Call<'_>) -> Result<Answer, ImError> {
     let b = &call.body;
     let (from, to) = pair(b)?;
     let need = |key: &str| {
@@ -494,26 +518,45 @@ async fn roam(call: Call<'_>) -> Result<Value, ImError> {
     page.truncate(max_cnt as usize);
     let last = page.last();
     let now = call.state.clock.now();
-    let list: Vec<Value> = page
+    let empty: &RawValue = serde_json::from_str("[]").map_err(ImError::internal)?;
+    let msg_list = page
         .iter()
         .map(|m| {
-            let mut item = message_json(m, chat.as_ref());
-            call.state.media.sign(
-                call.app.tenant_id,
-                &call.app.secret_key,
-                &mut item["MsgBody"],
-                now,
-            );
-            item
+            let msg_body = if m.body.contains("/media/") {
+                let mut body = serde_json::from_str(&m.body).unwrap_or(Value::Array(vec![]));
+                let (tenant, key) = (call.app.tenant_id, &call.app.secret_key);
+                call.state.media.sign(tenant, key, &mut body, now);
+                RoamBody::Signed(body)
+            } else {
+                RoamBody::Stored(serde_json::from_str(&m.body).unwrap_or(empty))
+            };
+            RoamItem {
+                from_account: &m.from_account,
+                to_account: &m.to_account,
+                msg_seq: m.msg_seq,
+                msg_random: m.msg_random,
+                msg_time_stamp: m.msg_time,
+                msg_flag_bits: m.flag_bits,
+                is_peer_read: i64::from(
+                    chat.as_ref()
+                        .is_some_and(|c| c.read_seq_of(&m.to_account) >= m.seq),
+                ),
+                msg_key: &m.msg_key,
+                msg_body,
+                cloud_custom_data: &m.cloud_custom_data,
+            }
         })
         .collect();
-    Ok(json!({
-        "Complete": i64::from(complete),
-        "MsgCnt": page.len(),
-        "LastMsgTime": last.map(|m| m.msg_time).unwrap_or(0),
-        "LastMsgKey": last.map(|m| m.msg_key.clone()).unwrap_or_default(),
-        "MsgList": list,
-    }))
+    let page = RoamPage {
+        complete: i64::from(complete),
+        msg_cnt: page.len(),
+        last_msg_time: last.map(|m| m.msg_time).unwrap_or(0),
+        last_msg_key: last.map(|m| m.msg_key.as_str()).unwrap_or(""),
+        msg_list,
+    };
+    serde_json::to_string(&page)
+        .map(Answer::Serialized)
+        .map_err(ImError::internal)
 }
 
 async fn withdraw(call: Call<'_>) -> Result<Value, ImError> {

@@ -6,7 +6,7 @@ use crate::envelope::{self, ImError};
 use crate::{GatewayState, login_svc, openim};
 use kefu_store::ImApp;
 use poem::web::{Data, Json, Path};
-use poem::{Body, Request, handler};
+use poem::{Body, IntoResponse, Request, Response, handler};
 use serde_json::Value;
 
 /// Bodies above this are refused with 93000, as Tencent does (its limit is about 12 KB).
@@ -19,6 +19,20 @@ pub struct Call<'a> {
     /// The admin identifier that signed the call.
     pub identifier: String,
     pub body: Value,
+}
+
+/// What a command answers besides the status fields.
+pub enum Answer {
+    Fields(Value),
+    /// A JSON object already serialized (history pages, where building a `Value` per message
+    /// cost more than reading them).
+    Serialized(String),
+}
+
+impl From<Value> for Answer {
+    fn from(v: Value) -> Self {
+        Answer::Fields(v)
+    }
 }
 
 /// Whether `{service}/{command}` is one we serve.
@@ -36,10 +50,11 @@ pub async fn handle(
     Path((service, command)): Path<(String, String)>,
     state: Data<&GatewayState>,
     body: Body,
-) -> Json<Value> {
+) -> Response {
     match run(req, &service, &command, &state, body).await {
-        Ok(extra) => envelope::ok(extra),
-        Err(e) => envelope::fail(&e),
+        Ok(Answer::Fields(extra)) => envelope::ok(extra).into_response(),
+        Ok(Answer::Serialized(fields)) => envelope::ok_serialized(&fields),
+        Err(e) => envelope::fail(&e).into_response(),
     }
 }
 
@@ -58,7 +73,7 @@ async fn run(
     command: &str,
     state: &GatewayState,
     body: Body,
-) -> Result<Value, ImError> {
+) -> Result<Answer, ImError> {
     if !known(service, command) {
         return Err(ImError::unknown_command(service, command));
     }
@@ -73,7 +88,7 @@ async fn run(
         body,
     };
     match service {
-        "im_open_login_svc" => login_svc::dispatch(command, call).await,
+        "im_open_login_svc" => login_svc::dispatch(command, call).await.map(Answer::from),
         "openim" => openim::dispatch(command, call).await,
         _ => Err(ImError::unknown_command(service, command)),
     }
