@@ -87,7 +87,7 @@ accounts::impl_account_store!(PgStore, Postgres);
 sessions::impl_session_store!(PgStore);
 misc::impl_misc_stores!(PgStore);
 im::impl_im_store!(PgStore);
-messages::impl_message_store!(PgStore, "messages");
+messages::impl_message_store!(PgStore, "messages", false);
 callbacks::impl_callback_store!(PgStore, Postgres);
 conversations::impl_conversation_store!(PgStore, Postgres, "BEGIN");
 service::impl_service_store!(PgStore, Postgres, "BEGIN");

@@ -133,7 +133,7 @@ accounts::impl_account_store!(SqliteStore, Sqlite);
 sessions::impl_session_store!(SqliteStore);
 misc::impl_misc_stores!(SqliteStore);
 im::impl_im_store!(SqliteStore);
-messages::impl_message_store!(SqliteStore, "messages indexed by messages_chat_time");
+messages::impl_message_store!(SqliteStore, "messages indexed by messages_chat_time", true);
 callbacks::impl_callback_store!(SqliteStore, Sqlite);
 conversations::impl_conversation_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 service::impl_service_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");

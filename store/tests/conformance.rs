@@ -1187,6 +1187,59 @@ async fn roaming_history_pages_backwards_through_same_second_messages() {
 }
 
 #[tokio::test]
+async fn a_history_page_gives_back_every_field_as_stored() {
+    for db in databases().await {
+        let store = db.store().await;
+        let t = with_tenant(&store, "acme", 5).await;
+        // Quotes, backslashes, control characters, CJK and an emoji, in the body and in the
+        // custom data, as agents and buyers send them.
+        let mut agent = msg("@cs", "buyer_1", 4_294_967_295, 7, 100, "", T0);
+        agent.body =
+            r#"[{"MsgType":"TIMTextElem","MsgContent":{"Text":"说 \"好\" \\ 行\n\t😀"}}]"#.into();
+        agent.cloud_custom_data = "{\"k\":\"值\\n\"}\u{1}".into();
+        agent.sender_role = "agent".into();
+        agent.agent_id = Some(AccountId(41));
+        let buyer = msg("buyer_1", "@cs", 0, 8, 101, "plain", T0 + 1);
+        let mut stored = Vec::new();
+        for m in [agent, buyer] {
+            stored.push(store.append_message(t, m, T0).await.unwrap().message);
+        }
+        let (chat, page) = store
+            .roam_page(
+                t,
+                kefu_store::RoamQuery {
+                    a: "buyer_1",
+                    b: "@cs",
+                    min_time: 0,
+                    max_time: i64::MAX,
+                    before: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .unwrap();
+        stored.reverse();
+        assert_eq!(page, stored, "{}: newest first, every field", db.name);
+        assert_eq!(chat.map(|c| c.last_seq), Some(2), "{}", db.name);
+        let none = store
+            .roam_page(
+                t,
+                kefu_store::RoamQuery {
+                    a: "buyer_1",
+                    b: "@cs",
+                    min_time: 0,
+                    max_time: 99,
+                    before: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(none.0.is_some() && none.1.is_empty(), "{}", db.name);
+    }
+}
+
+#[tokio::test]
 async fn a_recall_marks_the_message_once() {
     for db in databases().await {
         let store = db.store().await;

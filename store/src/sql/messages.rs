@@ -66,8 +66,9 @@ pub(crate) fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
 }
 
 macro_rules! impl_message_store {
-    // $roam_from: the table a history page reads, with SQLite's index hint.
-    ($S:ty, $roam_from:literal) => {
+    // $roam_from: the table a history page reads, with SQLite's index hint; $json_page:
+    // whether the database returns a page as one JSON array (see roam_page).
+    ($S:ty, $roam_from:literal, $json_page:literal) => {
         impl $S {
             async fn chat_id(&self, tenant: kefu_domain::TenantId, a: &str, b: &str) -> $crate::Result<Option<i64>> {
                 let (a, b) = $crate::sql::messages::pair(a, b);
@@ -143,23 +144,52 @@ macro_rules! impl_message_store {
                 // the index and walked from there down to the cursor (6 ms a page at the far
                 // end of a million messages, against 0.6 ms).
                 let c = q.before.unwrap_or($crate::RoamCursor { msg_time: q.max_time, msg_seq: i64::MAX, seq: i64::MAX });
-                let rows: Vec<$crate::sql::rows::MessageRow> = sqlx::query_as(concat!(
-                    "select ",
-                    $crate::sql::rows::message_columns!(),
-                    " from ", $roam_from, " where chat_id = $1 and tenant_id = $2 and msg_time >= $3 and msg_time <= $4 \
-                     and (+msg_time, msg_seq, seq) < ($5, $6, $7) \
-                     order by msg_time desc, msg_seq desc, seq desc limit $8"
-                ))
-                .bind(chat_id)
-                .bind(tenant.0)
-                .bind(q.min_time)
-                .bind(q.max_time.min(c.msg_time))
-                .bind(c.msg_time)
-                .bind(c.msg_seq)
-                .bind(c.seq)
-                .bind(q.limit)
-                .fetch_all(&self.pool)
-                .await?;
+                macro_rules! page {
+                    () => {
+                        concat!(
+                            "select ", $crate::sql::rows::message_columns!(), " from ", $roam_from,
+                            " where chat_id = $1 and tenant_id = $2 and msg_time >= $3 and msg_time <= $4 \
+                             and (+msg_time, msg_seq, seq) < ($5, $6, $7) \
+                             order by msg_time desc, msg_seq desc, seq desc limit $8"
+                        )
+                    };
+                }
+                let query = if $json_page {
+                    // SQLite builds the page as one JSON array of rows: read row by row, the
+                    // driver copied every value on its worker thread for this one to free, and
+                    // a page took 1.3 times as long (docs/decisions.md).
+                    concat!(
+                        "select json_group_array(json_array(",
+                        $crate::sql::rows::message_columns!(),
+                        ") order by msg_time desc, msg_seq desc, seq desc) from (",
+                        page!(),
+                        ") page"
+                    )
+                } else {
+                    page!()
+                };
+                let query = sqlx::query(query)
+                    .bind(chat_id)
+                    .bind(tenant.0)
+                    .bind(q.min_time)
+                    .bind(q.max_time.min(c.msg_time))
+                    .bind(c.msg_time)
+                    .bind(c.msg_seq)
+                    .bind(c.seq)
+                    .bind(q.limit);
+                let rows: Vec<$crate::sql::rows::MessageRow> = if $json_page {
+                    use sqlx::Row as _;
+                    let json: String = query.fetch_one(&self.pool).await?.try_get(0)?;
+                    serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+                } else {
+                    use sqlx::FromRow as _;
+                    query
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map($crate::sql::rows::MessageRow::from_row)
+                        .collect::<Result<_, _>>()?
+                };
                 Ok((Some(chat), rows.into_iter().map(Into::into).collect()))
             }
 

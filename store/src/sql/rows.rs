@@ -220,7 +220,9 @@ macro_rules! session_columns {
 }
 pub(crate) use session_columns;
 
-#[derive(sqlx::FromRow)]
+/// Also read from a JSON array of the same values in the same order (a history page comes
+/// back from the database as one JSON array of these).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct MessageRow {
     pub id: i64,
     pub chat_id: i64,
