@@ -15,7 +15,8 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 
 #[derive(Clone)]
 pub struct PgStore {
-    pub(crate) appends: std::sync::Arc<crate::group_commit::GroupCommit>,
+    pub(crate) appends: std::sync::Arc<crate::group_commit::Appends>,
+    pub(crate) flow_writes: std::sync::Arc<crate::group_commit::FlowWrites>,
     /// The connections writes go through: the pool itself (PostgreSQL has row locks).
     pub(crate) writer: PgPool,
     /// The connections reads go through.
@@ -76,6 +77,7 @@ impl PgStore {
             .map_err(|e| ConnectError::Migrate(shown, e.to_string()))?;
         Ok(Self {
             appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(4)),
+            flow_writes: std::sync::Arc::new(crate::group_commit::GroupCommit::new(4)),
             writer: pool.clone(),
             pool,
         })
@@ -92,7 +94,13 @@ callbacks::impl_callback_store!(PgStore, Postgres);
 conversations::impl_conversation_store!(PgStore, Postgres, "BEGIN");
 service::impl_service_store!(PgStore, Postgres, "BEGIN");
 trees::impl_tree_store!(PgStore, Postgres, "BEGIN");
-bot::impl_bot_store!(PgStore, Postgres, "BEGIN");
+bot::impl_bot_store!(
+    PgStore,
+    Postgres,
+    "BEGIN",
+    "json_to_recordset($1::json) as j(t bigint, id bigint, v bigint, node text, tries bigint, \
+     ans bigint, reps bigint, dl bigint)"
+);
 reports::impl_report_store!(PgStore);
 crate::sql::append::impl_batch_writer!(PgStore, BATCH_SQL);
 

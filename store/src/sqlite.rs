@@ -18,7 +18,8 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pub(crate) appends: std::sync::Arc<crate::group_commit::GroupCommit>,
+    pub(crate) appends: std::sync::Arc<crate::group_commit::Appends>,
+    pub(crate) flow_writes: std::sync::Arc<crate::group_commit::FlowWrites>,
     _checkpointer: std::sync::Arc<Checkpointer>,
     /// The one connection every write goes through (see `connect`).
     pub(crate) writer: SqlitePool,
@@ -89,6 +90,7 @@ impl SqliteStore {
             .map_err(|e| ConnectError::Unreachable(shown, e.to_string()))?;
         Ok(Self {
             appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(1)),
+            flow_writes: std::sync::Arc::new(crate::group_commit::GroupCommit::new(1)),
             _checkpointer: std::sync::Arc::new(Checkpointer::start(pool.clone())),
             writer,
             pool,
@@ -138,7 +140,14 @@ callbacks::impl_callback_store!(SqliteStore, Sqlite);
 conversations::impl_conversation_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 service::impl_service_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 trees::impl_tree_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
-bot::impl_bot_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
+bot::impl_bot_store!(
+    SqliteStore,
+    Sqlite,
+    "BEGIN IMMEDIATE",
+    "(select value ->> 't' as t, value ->> 'id' as id, value ->> 'v' as v, value ->> 'node' as node, \
+     value ->> 'tries' as tries, value ->> 'ans' as ans, value ->> 'reps' as reps, \
+     value ->> 'dl' as dl from json_each($1)) j"
+);
 reports::impl_report_store!(SqliteStore);
 crate::sql::append::impl_batch_writer!(SqliteStore, BATCH_SQL);
 

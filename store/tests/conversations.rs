@@ -426,3 +426,104 @@ async fn ending_frees_the_slot_records_every_event_and_happens_once() {
         assert!(other.is_none());
     }
 }
+
+#[tokio::test]
+async fn flow_positions_written_at_once_each_land_and_say_whether_the_buyer_was_in_the_flow() {
+    for db in databases().await {
+        let s = shop(&db, 1, 1).await;
+        let mut in_flow = Vec::new();
+        for i in 0..20 {
+            let (c, _) = s
+                .store
+                .open_conversation(
+                    s.tenant,
+                    &format!("f{i}"),
+                    "@customer_service_account",
+                    "im",
+                    1,
+                )
+                .await
+                .unwrap();
+            in_flow.push(c.id);
+        }
+        // Queued: no longer in its flow, so its position is not written.
+        let queued = s.arrive("q1", 2).await;
+        let at = |node: &str, tries: i64| FlowPosition {
+            version: 7,
+            node: node.into(),
+            tries,
+            bot_answer: Some(tries * 10),
+            bot_repeats: tries,
+        };
+        // Every conversation written concurrently; the first one twice in a row (the last
+        // write wins, as written one by one); and the queued one.
+        let mut writes = Vec::new();
+        for (i, id) in in_flow.iter().enumerate().skip(1) {
+            let store = s.store.clone();
+            let (t, id, p) = (s.tenant, *id, at(&format!("n{i}"), i as i64));
+            writes.push(tokio::spawn(async move {
+                store
+                    .set_flow_position(t, id, Some(&p), Some(1_000 + i as i64))
+                    .await
+            }));
+        }
+        let first = in_flow[0];
+        let store = s.store.clone();
+        let t = s.tenant;
+        let (repeat, pos) = (at("again", 4), at("again", 5));
+        let again = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for p in [&repeat, &pos] {
+                seen.push(store.set_flow_position(t, first, Some(p), None).await);
+            }
+            seen
+        });
+        let store = s.store.clone();
+        let stray = tokio::spawn(async move {
+            store
+                .set_flow_position(t, queued.id, Some(&at("x", 1)), Some(5))
+                .await
+        });
+        for w in writes {
+            assert!(w.await.unwrap().unwrap(), "{}", s.name);
+        }
+        let again: Vec<bool> = again
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(again, [true, true], "{}", s.name);
+        assert!(
+            !stray.await.unwrap().unwrap(),
+            "{}: a queued buyer is not in the flow",
+            s.name
+        );
+        for (i, id) in in_flow.iter().enumerate().skip(1) {
+            let c = s
+                .store
+                .get_conversation(s.tenant, *id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(c.flow, Some(at(&format!("n{i}"), i as i64)), "{}", s.name);
+            assert_eq!(c.reply_deadline, Some(1_000 + i as i64), "{}", s.name);
+        }
+        let c = s
+            .store
+            .get_conversation(s.tenant, first)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.flow, Some(at("again", 5)), "{}", s.name);
+        assert_eq!(c.reply_deadline, None, "{}", s.name);
+        let q = s
+            .store
+            .get_conversation(s.tenant, queued.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.reply_deadline, None, "{}: left alone", s.name);
+        assert_ne!(q.flow, Some(at("x", 1)), "{}", s.name);
+    }
+}

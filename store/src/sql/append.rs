@@ -279,7 +279,8 @@ impl Plan {
 macro_rules! impl_batch_writer {
     ($S:ty, $sql:expr) => {
         #[async_trait::async_trait]
-        impl $crate::group_commit::BatchWriter for $S {
+        impl $crate::group_commit::BatchWriter<$crate::group_commit::Pending> for $S {
+            type Output = $crate::Appended;
             async fn write_batch(
                 &self,
                 batch: &[$crate::group_commit::Pending],

@@ -3,7 +3,60 @@
 //! conversation's place in its flow. Also each tenant's order provider.
 
 macro_rules! impl_bot_store {
-    ($S:ty, $DB:ty, $BEGIN:expr) => {
+    // $FLOW_ROWS: `j`, the rows of a batch of flow positions from JSON in $1 (see
+    // BatchWriter<FlowWrite>).
+    ($S:ty, $DB:ty, $BEGIN:expr, $FLOW_ROWS:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::group_commit::BatchWriter<$crate::group_commit::FlowWrite> for $S {
+            type Output = bool;
+            async fn write_batch(
+                &self,
+                batch: &[$crate::group_commit::FlowWrite],
+            ) -> $crate::Result<Vec<bool>> {
+                // One statement for the batch. Each write sets the whole position, and none
+                // changes whether the conversation is in its flow, so a conversation's last
+                // write is its result and tells every write of it whether it was still there.
+                let mut last = std::collections::HashMap::new();
+                for (i, w) in batch.iter().enumerate() {
+                    last.insert((w.tenant.0, w.conversation), i);
+                }
+                let mut rows: Vec<serde_json::Value> = last
+                    .values()
+                    .map(|&i| {
+                        let w = &batch[i];
+                        let p = w.position.as_ref();
+                        serde_json::json!({
+                            "t": w.tenant.0,
+                            "id": w.conversation,
+                            "v": p.map(|p| p.version),
+                            "node": p.map(|p| p.node.as_str()),
+                            "tries": p.map_or(0, |p| p.tries),
+                            "ans": p.and_then(|p| p.bot_answer),
+                            "reps": p.map_or(0, |p| p.bot_repeats),
+                            "dl": w.reply_deadline,
+                        })
+                    })
+                    .collect();
+                // In conversation order, so that two batches never wait on each other's rows.
+                rows.sort_by_key(|r| (r["t"].as_i64(), r["id"].as_i64()));
+                let updated: Vec<(i64, i64)> = sqlx::query_as(concat!(
+                    "update conversations set flow_version = j.v, flow_node = j.node, flow_tries = j.tries, \
+                     bot_answer = j.ans, bot_repeats = j.reps, reply_deadline = j.dl from ",
+                    $FLOW_ROWS,
+                    " where conversations.tenant_id = j.t and conversations.id = j.id \
+                     and conversations.state = 'flow' returning conversations.tenant_id, conversations.id"
+                ))
+                .bind(serde_json::Value::Array(rows).to_string())
+                .fetch_all(&self.writer)
+                .await?;
+                let updated: std::collections::HashSet<(i64, i64)> = updated.into_iter().collect();
+                Ok(batch
+                    .iter()
+                    .map(|w| updated.contains(&(w.tenant.0, w.conversation)))
+                    .collect())
+            }
+        }
+
         impl $S {
             async fn knowledge_in(
                 tx: &mut sqlx::Transaction<'_, $DB>,
@@ -635,23 +688,14 @@ macro_rules! impl_bot_store {
                 position: Option<&$crate::FlowPosition>,
                 reply_deadline: Option<i64>,
             ) -> $crate::Result<bool> {
-                let n = sqlx::query(
-                    "update conversations set flow_version = $3, flow_node = $4, flow_tries = $5, \
-                     bot_answer = $6, bot_repeats = $7, reply_deadline = $8 \
-                     where tenant_id = $1 and id = $2 and state = 'flow'",
-                )
-                .bind(tenant.0)
-                .bind(conversation)
-                .bind(position.map(|p| p.version))
-                .bind(position.map(|p| p.node.clone()))
-                .bind(position.map_or(0, |p| p.tries))
-                .bind(position.and_then(|p| p.bot_answer))
-                .bind(position.map_or(0, |p| p.bot_repeats))
-                .bind(reply_deadline)
-                .execute(&self.writer)
-                .await?
-                .rows_affected();
-                Ok(n > 0)
+                // Committed with whatever other flow positions are being written (group commit).
+                let write = $crate::group_commit::FlowWrite {
+                    tenant,
+                    conversation,
+                    position: position.cloned(),
+                    reply_deadline,
+                };
+                self.flow_writes.submit(self, write).await
             }
 
             async fn set_flow_node(

@@ -120,7 +120,9 @@ macro_rules! impl_message_store {
                 dedup_since: i64,
             ) -> $crate::Result<$crate::Appended> {
                 // Written in a batch with whatever else is being appended (group commit).
-                self.appends.append(self, tenant, m, dedup_since).await
+                self.appends
+                    .submit(self, $crate::group_commit::Pending { tenant, message: m, dedup_since })
+                    .await
             }
 
             async fn roam_page(
