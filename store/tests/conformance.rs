@@ -1094,6 +1094,18 @@ async fn a_repeated_message_within_the_window_is_stored_once() {
     }
 }
 
+/// The newest `limit` messages of buyer_1's chat with @cs in `[min_time, max_time]`.
+fn window(min_time: i64, max_time: i64, limit: i64) -> RoamQuery<'static> {
+    RoamQuery {
+        a: "buyer_1",
+        b: "@cs",
+        min_time,
+        max_time,
+        before: None,
+        limit,
+    }
+}
+
 #[tokio::test]
 async fn roaming_history_pages_backwards_through_same_second_messages() {
     for db in databases().await {
@@ -1147,38 +1159,15 @@ async fn roaming_history_pages_backwards_through_same_second_messages() {
             "{}: newest first, each once",
             db.name
         );
-        let window = store
-            .roam_messages(
-                t,
-                kefu_store::RoamQuery {
-                    a: "buyer_1",
-                    b: "@cs",
-                    min_time: 101,
-                    max_time: 102,
-                    before: None,
-                    limit: 10,
-                },
-            )
-            .await
-            .unwrap();
+        let between = store.roam_messages(t, window(101, 102, 10)).await.unwrap();
         assert_eq!(
-            window.iter().map(|m| m.msg_time).collect::<Vec<_>>(),
+            between.iter().map(|m| m.msg_time).collect::<Vec<_>>(),
             [102, 102, 101]
         );
         let b = with_tenant(&store, "bolt", 5).await;
         assert!(
             store
-                .roam_messages(
-                    b,
-                    kefu_store::RoamQuery {
-                        a: "buyer_1",
-                        b: "@cs",
-                        min_time: 0,
-                        max_time: i64::MAX,
-                        before: None,
-                        limit: 10
-                    }
-                )
+                .roam_messages(b, window(0, i64::MAX, 10))
                 .await
                 .unwrap()
                 .is_empty()
@@ -1204,37 +1193,11 @@ async fn a_history_page_gives_back_every_field_as_stored() {
         for m in [agent, buyer] {
             stored.push(store.append_message(t, m, T0).await.unwrap().message);
         }
-        let (chat, page) = store
-            .roam_page(
-                t,
-                kefu_store::RoamQuery {
-                    a: "buyer_1",
-                    b: "@cs",
-                    min_time: 0,
-                    max_time: i64::MAX,
-                    before: None,
-                    limit: 10,
-                },
-            )
-            .await
-            .unwrap();
+        let (chat, page) = store.roam_page(t, window(0, i64::MAX, 10)).await.unwrap();
         stored.reverse();
         assert_eq!(page, stored, "{}: newest first, every field", db.name);
         assert_eq!(chat.map(|c| c.last_seq), Some(2), "{}", db.name);
-        let none = store
-            .roam_page(
-                t,
-                kefu_store::RoamQuery {
-                    a: "buyer_1",
-                    b: "@cs",
-                    min_time: 0,
-                    max_time: 99,
-                    before: None,
-                    limit: 10,
-                },
-            )
-            .await
-            .unwrap();
+        let none = store.roam_page(t, window(0, 99, 10)).await.unwrap();
         assert!(none.0.is_some() && none.1.is_empty(), "{}", db.name);
     }
 }
