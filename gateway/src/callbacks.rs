@@ -144,7 +144,7 @@ impl Worker {
         };
         let now = self.clock.now();
         let url = url(&app, &entry.command, "", "RESTAPI", now / 1000);
-        let body = if entry.body.contains("/media/") {
+        let body = if kefu_media::links::may_hold_media(&entry.body) {
             let mut json: Value = serde_json::from_str(&entry.body).unwrap_or_default();
             self.media
                 .sign(entry.tenant_id, &app.secret_key, &mut json["MsgBody"], now);

@@ -68,7 +68,7 @@ impl GatewayState {
     /// read only when the body holds media.
     pub(crate) async fn outgoing_body(&self, tenant: TenantId, stored: &str) -> Value {
         let mut body = serde_json::from_str(stored).unwrap_or(Value::Array(vec![]));
-        if stored.contains("/media/") {
+        if kefu_media::links::may_hold_media(stored) {
             match kefu_engine::cache::im_app(&self.store, tenant).await {
                 Ok(Some(app)) => {
                     self.media

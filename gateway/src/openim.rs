@@ -522,7 +522,7 @@ async fn roam(call: Call<'_>) -> Result<Answer, ImError> {
     let msg_list = page
         .iter()
         .map(|m| {
-            let msg_body = if m.body.contains("/media/") {
+            let msg_body = if kefu_media::links::may_hold_media(&m.body) {
                 let mut body = serde_json::from_str(&m.body).unwrap_or(Value::Array(vec![]));
                 let (tenant, key) = (call.app.tenant_id, &call.app.secret_key);
                 call.state.media.sign(tenant, key, &mut body, now);

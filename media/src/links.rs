@@ -7,6 +7,15 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+/// Where canonical paths start.
+const PREFIX: &str = "/media/";
+
+/// Whether stored text may hold media paths, i.e. needs [`Links::sign`] before it leaves Kefu;
+/// anything else can be sent as stored, unparsed.
+pub fn may_hold_media(stored: &str) -> bool {
+    stored.contains(PREFIX)
+}
+
 /// Links are rounded up to this, so the same file keeps the same link for a while and
 /// browsers can cache it.
 const EXPIRY_STEP_SECS: i64 = 600;
@@ -36,10 +45,10 @@ impl Links {
                 url.as_str()
             } else {
                 url.strip_prefix(&self.public_url)
-                    .filter(|r| r.starts_with("/media/"))
+                    .filter(|r| r.starts_with(PREFIX))
                     .unwrap_or(url.as_str())
             };
-            if rest.starts_with("/media/") {
+            if rest.starts_with(PREFIX) {
                 let path = rest.split(['?', '#']).next().unwrap_or(rest).to_string();
                 *url = path;
             }
@@ -48,7 +57,7 @@ impl Links {
 
     /// Replaces `tenant`'s canonical paths in `body` with signed links.
     pub fn sign(&self, tenant: i64, secret: &str, body: &mut Value, now_ms: i64) {
-        let own = format!("/media/{tenant}/");
+        let own = format!("{PREFIX}{tenant}/");
         let exp = self.expiry(now_ms);
         each_url(Some(body), &mut |url| {
             if url.starts_with(&own) && !url.contains('?') {

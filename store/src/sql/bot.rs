@@ -16,14 +16,13 @@ macro_rules! impl_bot_store {
                 // One statement for the batch. Each write sets the whole position, and none
                 // changes whether the conversation is in its flow, so a conversation's last
                 // write is its result and tells every write of it whether it was still there.
-                let mut last = std::collections::HashMap::new();
-                for (i, w) in batch.iter().enumerate() {
-                    last.insert((w.tenant.0, w.conversation), i);
-                }
-                let mut rows: Vec<serde_json::Value> = last
+                // Keyed in conversation order, the order the rows are joined and locked in,
+                // so that two batches do not wait on each other's rows.
+                let last: std::collections::BTreeMap<(i64, i64), &$crate::group_commit::FlowWrite> =
+                    batch.iter().map(|w| ((w.tenant.0, w.conversation), w)).collect();
+                let rows: Vec<serde_json::Value> = last
                     .values()
-                    .map(|&i| {
-                        let w = &batch[i];
+                    .map(|w| {
                         let p = w.position.as_ref();
                         serde_json::json!({
                             "t": w.tenant.0,
@@ -37,8 +36,6 @@ macro_rules! impl_bot_store {
                         })
                     })
                     .collect();
-                // In conversation order, so that two batches never wait on each other's rows.
-                rows.sort_by_key(|r| (r["t"].as_i64(), r["id"].as_i64()));
                 let updated: Vec<(i64, i64)> = sqlx::query_as(concat!(
                     "update conversations set flow_version = j.v, flow_node = j.node, flow_tries = j.tries, \
                      bot_answer = j.ans, bot_repeats = j.reps, reply_deadline = j.dl from ",
