@@ -13,7 +13,7 @@ use kefu_domain::flow::{Flow, Node, NodeKind, expand};
 use kefu_domain::schedule::Period;
 use kefu_domain::settings::ServiceSettings;
 use kefu_domain::{SkillGroupId, cs};
-use kefu_store::{Conversation, EndRequest, FlowPosition, ServiceAccount};
+use kefu_store::{Conversation, EndRequest, FlowMove, FlowPosition, ServiceAccount};
 use std::sync::Arc;
 
 /// Steps one run may take. Validation refuses loops that never wait; this guards anyway.
@@ -35,6 +35,14 @@ pub(crate) struct Input<'a> {
     pub first: bool,
 }
 
+/// The sender role of what the bot and the flow say.
+const ROBOT: &str = "robot";
+
+/// What the robot says for `text`: nothing when it is blank.
+fn robot_text(text: &str) -> Option<serde_json::Value> {
+    (!text.trim().is_empty()).then(|| notices::text(text))
+}
+
 fn no_flow() -> FlowPosition {
     FlowPosition {
         version: NO_FLOW,
@@ -46,14 +54,13 @@ fn no_flow() -> FlowPosition {
 impl Engine {
     /// Sends text from the customer-service account as the robot (shown as R).
     pub(crate) async fn say(&self, c: &Conversation, text: &str) {
-        if text.trim().is_empty() {
-            return;
+        if let Some(body) = robot_text(text) {
+            self.say_body(c, body).await;
         }
-        self.say_body(c, notices::text(text)).await;
     }
 
     pub(crate) async fn say_body(&self, c: &Conversation, body: serde_json::Value) {
-        self.post_notice(c, body, "robot").await;
+        self.post_notice(c, body, ROBOT).await;
     }
 
     /// Where the plan puts now for this tenant.
@@ -113,6 +120,20 @@ impl Engine {
         flow: Option<&Flow>,
         settings: &ServiceSettings,
     ) -> Result<()> {
+        self.say_then_wait(c, None, pos, flow, settings).await
+    }
+
+    /// Sends `last` (if any) as the robot and records where the buyer then waits, in one
+    /// transaction: an answer is never stored without the deadline it moved, nor the other
+    /// way round, and the bot's turn costs one commit, not two.
+    async fn say_then_wait(
+        &self,
+        c: &Conversation,
+        last: Option<serde_json::Value>,
+        pos: &FlowPosition,
+        flow: Option<&Flow>,
+        settings: &ServiceSettings,
+    ) -> Result<()> {
         let now = self.clock.now();
         let deadline = match flow {
             Some(flow) => flow.end_for(&pos.node).and_then(|n| match n.kind {
@@ -123,8 +144,19 @@ impl Engine {
             }),
             None => settings.reception_timeout_ms().map(|ms| now + ms),
         };
-        self.store
-            .set_flow_position(c.tenant_id, c.id, Some(pos), deadline)
+        let Some(body) = last else {
+            self.store
+                .set_flow_position(c.tenant_id, c.id, Some(pos), deadline)
+                .await?;
+            return Ok(());
+        };
+        let text = kefu_domain::elements::check(Some(&body)).unwrap_or_default();
+        let then = FlowMove {
+            conversation: c.id,
+            position: Some(pos.clone()),
+            reply_deadline: deadline,
+        };
+        self.post_to_buyer(c, &body, text, ROBOT, None, Some(then))
             .await?;
         Ok(())
     }
@@ -175,8 +207,10 @@ impl Engine {
                     id = next.clone();
                 }
                 NodeKind::Branch { .. } => {
-                    self.branch_menu(c, &node.kind, None).await;
-                    return self.wait_at(c, &here, Some(flow), settings).await;
+                    let menu = self.branch_menu(c, &node.kind, None);
+                    return self
+                        .say_then_wait(c, menu, &here, Some(flow), settings)
+                        .await;
                 }
                 NodeKind::Bot { faq_menu, .. } => {
                     if *faq_menu {
@@ -295,9 +329,11 @@ impl Engine {
             } else {
                 error_prompt.as_str()
             };
-            self.branch_menu(c, kind, Some(prompt)).await;
+            let menu = self.branch_menu(c, kind, Some(prompt));
             let again = FlowPosition { tries, ..pos };
-            return self.wait_at(c, &again, Some(flow), settings).await;
+            return self
+                .say_then_wait(c, menu, &again, Some(flow), settings)
+                .await;
         }
         if settings.asks_for_human(input.text) {
             return self
@@ -374,23 +410,23 @@ impl Engine {
         let all = cache::faq(&self.store, c.tenant_id).await?;
         let usable = bot::usable(&all, account.skill_group_id, self.clock.now());
         let Some(entry) = bot::best(&usable, input.text) else {
-            if !input.first {
-                self.say(c, &settings.bot_fallback_message).await;
-            }
-            return self.wait_at(c, pos, flow, settings).await;
+            let fallback = if input.first {
+                None
+            } else {
+                robot_text(&settings.bot_fallback_message)
+            };
+            return self.say_then_wait(c, fallback, pos, flow, settings).await;
         };
         let below = bot::children(&usable, Some(entry.id));
-        match bot::menu(
+        let reply = bot::menu(
             if entry.answer.trim().is_empty() {
                 &entry.title
             } else {
                 &entry.answer
             },
             &below,
-        ) {
-            Some(menu) => self.say_body(c, menu).await,
-            None => self.say_body(c, bot::answer(entry)).await,
-        }
+        )
+        .unwrap_or_else(|| bot::answer(entry));
         self.store
             .knowledge_used(c.tenant_id, kefu_store::KnowledgeKind::Faq, entry.id)
             .await?;
@@ -399,7 +435,7 @@ impl Engine {
         } else {
             1
         };
-        if repeats >= i64::from(settings.bot_offer_after) {
+        let last = if repeats >= i64::from(settings.bot_offer_after) {
             let keyword = settings
                 .transfer_keywords
                 .iter()
@@ -407,15 +443,18 @@ impl Engine {
                 .or_else(|| settings.transfer_keywords.first())
                 .map(|k| k.trim().to_string())
                 .unwrap_or_default();
-            self.say_body(c, cs::branch(OFFER, &[(keyword.as_str(), "")], ""))
-                .await;
-        }
+            self.say_body(c, reply).await;
+            cs::branch(OFFER, &[(keyword.as_str(), "")], "")
+        } else {
+            reply
+        };
         let next = FlowPosition {
             bot_answer: Some(entry.id),
             bot_repeats: repeats,
             ..pos.clone()
         };
-        self.wait_at(c, &next, flow, settings).await
+        self.say_then_wait(c, Some(last), &next, flow, settings)
+            .await
     }
 
     /// Sends the FAQ's top level as a menu, if the buyer's group has any.
@@ -429,9 +468,14 @@ impl Engine {
     }
 
     /// A branch's question as a `src` 15 menu of its choices, after the error prompt.
-    async fn branch_menu(&self, c: &Conversation, kind: &NodeKind, prompt: Option<&str>) {
+    fn branch_menu(
+        &self,
+        c: &Conversation,
+        kind: &NodeKind,
+        prompt: Option<&str>,
+    ) -> Option<serde_json::Value> {
         let NodeKind::Branch { text, choices, .. } = kind else {
-            return;
+            return None;
         };
         let text = self.expand_for(c, text);
         let header = match prompt {
@@ -439,7 +483,7 @@ impl Engine {
             None => text,
         };
         let items: Vec<(&str, &str)> = choices.iter().map(|ch| (ch.name.as_str(), "")).collect();
-        self.say_body(c, cs::branch(&header, &items, "")).await;
+        Some(cs::branch(&header, &items, ""))
     }
 
     /// Whether any member of `group` is online now.

@@ -140,13 +140,14 @@ impl Engine {
     /// `robot`); a failure is logged, as the change it reports has happened.
     async fn post_notice(&self, c: &Conversation, body: serde_json::Value, role: &str) {
         let text = kefu_domain::elements::check(Some(&body)).unwrap_or_default();
-        if let Err(e) = self.post_to_buyer(c, &body, text, role, None).await {
+        if let Err(e) = self.post_to_buyer(c, &body, text, role, None, None).await {
             tracing::warn!(error = %e, conversation = c.id, role, "a message to the buyer was not stored");
         }
     }
 
-    /// Stores a message from the conversation's customer-service account to its buyer and
-    /// announces it for delivery. A random MsgRandom never repeats within the duplicate window.
+    /// Stores a message from the conversation's customer-service account to its buyer (with
+    /// `then`, the conversation's move in its flow, in the same transaction) and announces it
+    /// for delivery. A random MsgRandom never repeats within the duplicate window.
     async fn post_to_buyer(
         &self,
         c: &Conversation,
@@ -154,6 +155,7 @@ impl Engine {
         text: String,
         sender_role: &str,
         agent: Option<AccountId>,
+        then: Option<kefu_store::FlowMove>,
     ) -> Result<kefu_store::StoredMessage> {
         let now = self.clock.now();
         let body = body.to_string();
@@ -172,11 +174,11 @@ impl Engine {
             sender_role: sender_role.into(),
             agent_id: agent,
         };
-        let m = self
-            .store
-            .append_message(c.tenant_id, message, now)
-            .await?
-            .message;
+        let appended = match then {
+            Some(then) => self.store.append_then_move(c.tenant_id, message, now, then),
+            None => self.store.append_message(c.tenant_id, message, now),
+        };
+        let m = appended.await?.message;
         let event = m.stored_event(c.tenant_id);
         if let Err(e) = self.bus.publish(topic::MESSAGES, &event).await {
             tracing::warn!(error = %e, "a message to a buyer was stored but not announced; they get it on resume");
@@ -625,7 +627,7 @@ impl Engine {
             .into());
         }
         let m = self
-            .post_to_buyer(&c, body, text, "agent", Some(agent))
+            .post_to_buyer(&c, body, text, "agent", Some(agent), None)
             .await?;
         let now = self.clock.now();
         if let Some(session) = c.session_id {

@@ -16,7 +16,7 @@
 //! The batch is written by a spawned task: a caller that gives up (its request cancelled)
 //! neither rolls back the others' messages nor leaves them waiting.
 
-use crate::{Appended, FlowPosition, NewMessage, Result, StoreError};
+use crate::{Appended, FlowMove, NewMessage, Result, StoreError};
 use kefu_domain::TenantId;
 use kefu_domain::clock::Millis;
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,9 @@ pub(crate) struct Pending {
     pub tenant: TenantId,
     pub message: NewMessage,
     pub dedup_since: Millis,
+    /// A move of the conversation in its flow, committed with the message: the bot's answer
+    /// and where the buyer then waits land together.
+    pub then: Option<FlowMove>,
 }
 
 /// One queued change of a conversation's place in its service flow (what
@@ -37,9 +40,7 @@ pub(crate) struct Pending {
 /// sends in a flow, and each answer moves the reply deadline.
 pub(crate) struct FlowWrite {
     pub tenant: TenantId,
-    pub conversation: i64,
-    pub position: Option<FlowPosition>,
-    pub reply_deadline: Option<Millis>,
+    pub to: FlowMove,
 }
 
 /// Writes a batch in one transaction, in order; one result per item (a caller left without

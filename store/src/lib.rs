@@ -722,6 +722,16 @@ pub trait BotStore: Send + Sync {
         position: Option<&FlowPosition>,
         reply_deadline: Option<Millis>,
     ) -> Result<bool>;
+    /// Appends a message as [`MessageStore::append_message`] does and, in the same
+    /// transaction, moves its conversation as [`Self::set_flow_position`] does: the bot's
+    /// answer and where the buyer then waits commit together.
+    async fn append_then_move(
+        &self,
+        tenant: TenantId,
+        message: NewMessage,
+        dedup_since: Millis,
+        then: FlowMove,
+    ) -> Result<Appended>;
     /// Records the node a conversation that left the flow for a human belongs to (its
     /// transfer), whatever its state.
     async fn set_flow_node(&self, tenant: TenantId, conversation: i64, node: &str) -> Result<()>;

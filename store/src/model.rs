@@ -594,6 +594,16 @@ pub struct FlowPosition {
     pub bot_repeats: i64,
 }
 
+/// Where a conversation still in its flow goes next (see
+/// [`crate::BotStore::set_flow_position`]): its position, or none to leave the flow's node,
+/// and the deadline for the buyer's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlowMove {
+    pub conversation: i64,
+    pub position: Option<FlowPosition>,
+    pub reply_deadline: Option<Millis>,
+}
+
 /// A buyer given to an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {

@@ -94,13 +94,7 @@ callbacks::impl_callback_store!(PgStore, Postgres);
 conversations::impl_conversation_store!(PgStore, Postgres, "BEGIN");
 service::impl_service_store!(PgStore, Postgres, "BEGIN");
 trees::impl_tree_store!(PgStore, Postgres, "BEGIN");
-bot::impl_bot_store!(
-    PgStore,
-    Postgres,
-    "BEGIN",
-    "json_to_recordset($1::json) as j(t bigint, id bigint, v bigint, node text, tries bigint, \
-     ans bigint, reps bigint, dl bigint)"
-);
+bot::impl_bot_store!(PgStore, Postgres, "BEGIN");
 reports::impl_report_store!(PgStore);
 crate::sql::append::impl_batch_writer!(PgStore, BATCH_SQL);
 
@@ -134,6 +128,10 @@ pub(crate) static BATCH_SQL: crate::sql::append::BatchSql = crate::sql::append::
         last_error, created_at, updated_at) \
         select k.t, k.command, k.body, 'pending', 0, k.at, '', k.at, k.at \
         from jsonb_to_recordset($1::jsonb) as k(t bigint, command text, body text, at bigint)",
+    set_flow: crate::sql::append::set_flow!(
+        "json_to_recordset($1::json) as j(t bigint, id bigint, v bigint, node text, tries bigint, \
+     ans bigint, reps bigint, dl bigint)"
+    ),
 };
 
 #[async_trait::async_trait]

@@ -140,14 +140,7 @@ callbacks::impl_callback_store!(SqliteStore, Sqlite);
 conversations::impl_conversation_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 service::impl_service_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 trees::impl_tree_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
-bot::impl_bot_store!(
-    SqliteStore,
-    Sqlite,
-    "BEGIN IMMEDIATE",
-    "(select value ->> 't' as t, value ->> 'id' as id, value ->> 'v' as v, value ->> 'node' as node, \
-     value ->> 'tries' as tries, value ->> 'ans' as ans, value ->> 'reps' as reps, \
-     value ->> 'dl' as dl from json_each($1)) j"
-);
+bot::impl_bot_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE");
 reports::impl_report_store!(SqliteStore);
 crate::sql::append::impl_batch_writer!(SqliteStore, BATCH_SQL);
 
@@ -183,6 +176,11 @@ pub(crate) static BATCH_SQL: crate::sql::append::BatchSql = crate::sql::append::
         last_error, created_at, updated_at) \
         select v ->> 't', v ->> 'command', v ->> 'body', 'pending', 0, v ->> 'at', '', \
         v ->> 'at', v ->> 'at' from r",
+    set_flow: crate::sql::append::set_flow!(
+        "(select value ->> 't' as t, value ->> 'id' as id, value ->> 'v' as v, value ->> 'node' as node, \
+     value ->> 'tries' as tries, value ->> 'ans' as ans, value ->> 'reps' as reps, \
+     value ->> 'dl' as dl from json_each($1)) j"
+    ),
 };
 
 #[async_trait::async_trait]

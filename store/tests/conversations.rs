@@ -527,3 +527,139 @@ async fn flow_positions_written_at_once_each_land_and_say_whether_the_buyer_was_
         assert_ne!(q.flow, Some(at("x", 1)), "{}", s.name);
     }
 }
+
+/// What the bot says to `buyer`: a robot message from the customer-service account.
+fn robot_says(buyer: &str, text: &str, random: i64) -> NewMessage {
+    let body =
+        serde_json::json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]).to_string();
+    NewMessage {
+        from_account: "@customer_service_account".into(),
+        to_account: buyer.into(),
+        msg_seq: 0,
+        msg_random: random,
+        msg_time: 1,
+        content_crc: random,
+        body,
+        cloud_custom_data: String::new(),
+        text: text.into(),
+        created_at: 1_000,
+        callback: None,
+        sender_role: "robot".into(),
+        agent_id: None,
+    }
+}
+
+#[tokio::test]
+async fn a_bot_answer_and_where_the_buyer_then_waits_are_stored_together() {
+    for db in databases().await {
+        let s = shop(&db, 1, 1).await;
+        let mut in_flow = Vec::new();
+        for i in 0..12 {
+            let buyer = format!("w{i}");
+            let (c, _) = s
+                .store
+                .open_conversation(s.tenant, &buyer, "@customer_service_account", "im", 1)
+                .await
+                .unwrap();
+            in_flow.push((buyer, c.id));
+        }
+        let queued = s.arrive("q1", 2).await;
+        let at = |node: &str, tries: i64| FlowPosition {
+            version: 3,
+            node: node.into(),
+            tries,
+            bot_answer: Some(tries),
+            bot_repeats: 1,
+        };
+        let answer = |buyer: &str, id: i64, i: i64| {
+            let store = s.store.clone();
+            let (t, buyer) = (s.tenant, buyer.to_string());
+            let then = FlowMove {
+                conversation: id,
+                position: Some(at(&format!("n{i}"), i)),
+                reply_deadline: Some(5_000 + i),
+            };
+            tokio::spawn(async move {
+                store
+                    .append_then_move(t, robot_says(&buyer, &format!("answer {i}"), i), 0, then)
+                    .await
+            })
+        };
+        // All at once (batched together), alongside plain appends and lone flow writes, and
+        // one for the queued buyer: their message is stored, their conversation left alone.
+        let mut answers: Vec<_> = in_flow
+            .iter()
+            .enumerate()
+            .map(|(i, (buyer, id))| answer(buyer, *id, i as i64))
+            .collect();
+        answers.push(answer("q1", queued.id, 99));
+        let store = s.store.clone();
+        let t = s.tenant;
+        let plain = tokio::spawn(async move {
+            store
+                .append_message(t, robot_says("w0", "plain", 1_000), 0)
+                .await
+        });
+        let lone = {
+            let store = s.store.clone();
+            let id = in_flow[11].1;
+            tokio::spawn(async move {
+                store
+                    .set_flow_position(t, id, Some(&at("n11", 11)), Some(5_011))
+                    .await
+            })
+        };
+        for a in answers {
+            let appended = a.await.unwrap().unwrap();
+            assert!(!appended.duplicate, "{}", s.name);
+        }
+        assert!(!plain.await.unwrap().unwrap().duplicate, "{}", s.name);
+        assert!(lone.await.unwrap().unwrap(), "{}", s.name);
+        for (i, (buyer, id)) in in_flow.iter().enumerate() {
+            let c = s
+                .store
+                .get_conversation(s.tenant, *id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(c.flow, Some(at(&format!("n{i}"), i as i64)), "{}", s.name);
+            assert_eq!(c.reply_deadline, Some(5_000 + i as i64), "{}", s.name);
+            let (_, page) = s
+                .store
+                .roam_page(
+                    s.tenant,
+                    RoamQuery::all(buyer, "@customer_service_account", 10),
+                )
+                .await
+                .unwrap();
+            let texts: Vec<String> = page
+                .iter()
+                .rev()
+                .map(|m| m.body.clone())
+                .filter(|b| b.contains(&format!("answer {i}\"")))
+                .collect();
+            assert_eq!(texts.len(), 1, "{}: answer {i} stored once", s.name);
+        }
+        let q = s
+            .store
+            .get_conversation(s.tenant, queued.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.reply_deadline, None, "{}: left alone", s.name);
+        assert_ne!(q.flow, Some(at("n99", 99)), "{}", s.name);
+        let (_, page) = s
+            .store
+            .roam_page(
+                s.tenant,
+                RoamQuery::all("q1", "@customer_service_account", 10),
+            )
+            .await
+            .unwrap();
+        assert!(
+            page.iter().any(|m| m.body.contains("answer 99")),
+            "{}: the queued buyer's message is stored",
+            s.name
+        );
+    }
+}

@@ -1,13 +1,16 @@
-//! Writing a batch of appends (see [`crate::group_commit`]) in one transaction of four
+//! Writing a batch of appends (see [`crate::group_commit`]) in one transaction of a few
 //! statements, whatever the batch's size: lock (or create) the batch's chats, look for
-//! duplicates, move the chats' sequences, insert the messages, and queue their callbacks.
+//! duplicates, move the chats' sequences, insert the messages, queue their callbacks, and
+//! move the conversations whose flow position comes with a message (the bot's answers).
+//! Batches of flow positions alone are one statement.
 //! Each statement takes its rows as one JSON array, so its text never changes with the batch
 //! and stays a cached prepared statement. Reading a JSON array is the one place the two
 //! dialects differ (`json_each` against `jsonb_to_recordset`); each backend gives its SQL in
 //! a [`BatchSql`].
 
 use crate::group_commit::Pending;
-use crate::{Appended, StoredMessage};
+use crate::{Appended, FlowMove, StoredMessage};
+use kefu_domain::TenantId;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
@@ -27,6 +30,53 @@ pub(crate) struct BatchSql {
     pub insert_messages: &'static str,
     /// Rows `{t, command, body, at}`.
     pub insert_callbacks: &'static str,
+    /// Rows of [`flow_rows`]; moves the conversations still in their flow and returns their
+    /// `tenant_id, id` (see [`set_flow`]).
+    pub set_flow: &'static str,
+}
+
+/// The flow-position statement, given how the backend reads the rows of [`flow_rows`] as a
+/// table `j(t, id, v, node, tries, ans, reps, dl)` from the JSON array in `$1`.
+macro_rules! set_flow {
+    ($rows:literal) => {
+        concat!(
+            "update conversations set flow_version = j.v, flow_node = j.node, flow_tries = j.tries, \
+             bot_answer = j.ans, bot_repeats = j.reps, reply_deadline = j.dl from ",
+            $rows,
+            " where conversations.tenant_id = j.t and conversations.id = j.id \
+             and conversations.state = 'flow' returning conversations.tenant_id, conversations.id"
+        )
+    };
+}
+pub(crate) use set_flow;
+
+/// The rows of the flow-position statement, one per conversation: each sets the whole
+/// position and none changes whether the conversation is in its flow, so a conversation's
+/// last write is the one that counts (and tells every write of it whether it was still
+/// there). In conversation order, the order the rows are joined and locked in, so that two
+/// batches do not wait on each other's rows. None without writes.
+pub(crate) fn flow_rows<'a>(
+    writes: impl Iterator<Item = (TenantId, &'a FlowMove)>,
+) -> Option<String> {
+    let last: BTreeMap<(i64, i64), &FlowMove> =
+        writes.map(|(t, w)| ((t.0, w.conversation), w)).collect();
+    let rows: Vec<Value> = last
+        .into_iter()
+        .map(|((t, id), w)| {
+            let p = w.position.as_ref();
+            json!({
+                "t": t,
+                "id": id,
+                "v": p.map(|p| p.version),
+                "node": p.map(|p| p.node.as_str()),
+                "tries": p.map_or(0, |p| p.tries),
+                "ans": p.and_then(|p| p.bot_answer),
+                "reps": p.map_or(0, |p| p.bot_repeats),
+                "dl": w.reply_deadline,
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Value::Array(rows).to_string())
 }
 
 /// What a batch needs to know about one append.
@@ -324,8 +374,42 @@ macro_rules! impl_batch_writer {
                             .await?;
                     }
                 }
+                let moves = batch
+                    .iter()
+                    .filter_map(|p| Some((p.tenant, p.then.as_ref()?)));
+                if let Some(rows) = $crate::sql::append::flow_rows(moves) {
+                    sqlx::query(sql.set_flow)
+                        .bind(rows)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 plan.results(batch, inserted)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::group_commit::BatchWriter<$crate::group_commit::FlowWrite> for $S {
+            type Output = bool;
+            async fn write_batch(
+                &self,
+                batch: &[$crate::group_commit::FlowWrite],
+            ) -> $crate::Result<Vec<bool>> {
+                // One statement for the batch (see `flow_rows`).
+                let Some(rows) =
+                    $crate::sql::append::flow_rows(batch.iter().map(|w| (w.tenant, &w.to)))
+                else {
+                    return Ok(Vec::new());
+                };
+                let updated: Vec<(i64, i64)> = sqlx::query_as($sql.set_flow)
+                    .bind(rows)
+                    .fetch_all(&self.writer)
+                    .await?;
+                let updated: std::collections::HashSet<(i64, i64)> = updated.into_iter().collect();
+                Ok(batch
+                    .iter()
+                    .map(|w| updated.contains(&(w.tenant.0, w.to.conversation)))
+                    .collect())
             }
         }
     };

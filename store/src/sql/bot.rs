@@ -3,57 +3,7 @@
 //! conversation's place in its flow. Also each tenant's order provider.
 
 macro_rules! impl_bot_store {
-    // $FLOW_ROWS: `j`, the rows of a batch of flow positions from JSON in $1 (see
-    // BatchWriter<FlowWrite>).
-    ($S:ty, $DB:ty, $BEGIN:expr, $FLOW_ROWS:literal) => {
-        #[async_trait::async_trait]
-        impl $crate::group_commit::BatchWriter<$crate::group_commit::FlowWrite> for $S {
-            type Output = bool;
-            async fn write_batch(
-                &self,
-                batch: &[$crate::group_commit::FlowWrite],
-            ) -> $crate::Result<Vec<bool>> {
-                // One statement for the batch. Each write sets the whole position, and none
-                // changes whether the conversation is in its flow, so a conversation's last
-                // write is its result and tells every write of it whether it was still there.
-                // Keyed in conversation order, the order the rows are joined and locked in,
-                // so that two batches do not wait on each other's rows.
-                let last: std::collections::BTreeMap<(i64, i64), &$crate::group_commit::FlowWrite> =
-                    batch.iter().map(|w| ((w.tenant.0, w.conversation), w)).collect();
-                let rows: Vec<serde_json::Value> = last
-                    .values()
-                    .map(|w| {
-                        let p = w.position.as_ref();
-                        serde_json::json!({
-                            "t": w.tenant.0,
-                            "id": w.conversation,
-                            "v": p.map(|p| p.version),
-                            "node": p.map(|p| p.node.as_str()),
-                            "tries": p.map_or(0, |p| p.tries),
-                            "ans": p.and_then(|p| p.bot_answer),
-                            "reps": p.map_or(0, |p| p.bot_repeats),
-                            "dl": w.reply_deadline,
-                        })
-                    })
-                    .collect();
-                let updated: Vec<(i64, i64)> = sqlx::query_as(concat!(
-                    "update conversations set flow_version = j.v, flow_node = j.node, flow_tries = j.tries, \
-                     bot_answer = j.ans, bot_repeats = j.reps, reply_deadline = j.dl from ",
-                    $FLOW_ROWS,
-                    " where conversations.tenant_id = j.t and conversations.id = j.id \
-                     and conversations.state = 'flow' returning conversations.tenant_id, conversations.id"
-                ))
-                .bind(serde_json::Value::Array(rows).to_string())
-                .fetch_all(&self.writer)
-                .await?;
-                let updated: std::collections::HashSet<(i64, i64)> = updated.into_iter().collect();
-                Ok(batch
-                    .iter()
-                    .map(|w| updated.contains(&(w.tenant.0, w.conversation)))
-                    .collect())
-            }
-        }
-
+    ($S:ty, $DB:ty, $BEGIN:expr) => {
         impl $S {
             async fn knowledge_in(
                 tx: &mut sqlx::Transaction<'_, $DB>,
@@ -686,13 +636,30 @@ macro_rules! impl_bot_store {
                 reply_deadline: Option<i64>,
             ) -> $crate::Result<bool> {
                 // Committed with whatever other flow positions are being written (group commit).
-                let write = $crate::group_commit::FlowWrite {
-                    tenant,
+                let to = $crate::FlowMove {
                     conversation,
                     position: position.cloned(),
                     reply_deadline,
                 };
-                self.flow_writes.submit(self, write).await
+                self.flow_writes
+                    .submit(self, $crate::group_commit::FlowWrite { tenant, to })
+                    .await
+            }
+
+            async fn append_then_move(
+                &self,
+                tenant: kefu_domain::TenantId,
+                message: $crate::NewMessage,
+                dedup_since: i64,
+                then: $crate::FlowMove,
+            ) -> $crate::Result<$crate::Appended> {
+                let pending = $crate::group_commit::Pending {
+                    tenant,
+                    message,
+                    dedup_since,
+                    then: Some(then),
+                };
+                self.appends.submit(self, pending).await
             }
 
             async fn set_flow_node(

@@ -121,7 +121,7 @@ macro_rules! impl_message_store {
             ) -> $crate::Result<$crate::Appended> {
                 // Written in a batch with whatever else is being appended (group commit).
                 self.appends
-                    .submit(self, $crate::group_commit::Pending { tenant, message: m, dedup_since })
+                    .submit(self, $crate::group_commit::Pending { tenant, message: m, dedup_since, then: None })
                     .await
             }
 
