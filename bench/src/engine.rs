@@ -13,7 +13,7 @@
 //! password hash in the database (first-login password changes would only cost argon2 time).
 
 use crate::load::{Rest, Ws, open_with};
-use crate::server::{Kefu, start_kefu, url_with_db};
+use crate::server::{Kefu, PASSWORD, start_kefu, url_with_db};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
@@ -28,7 +28,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 const AGENTS: usize = 500;
 const CAP: i64 = 3;
-const PASSWORD: &str = "bench-Pass-2026";
 const SERVICE: &str = "@customer_service_account";
 
 /// What the consoles saw: (conversation id, when) for every `assigned` frame.

@@ -14,7 +14,7 @@
 //! PostgreSQL database in place, seeded but not measured (and skips SQLite), to look into a
 //! query plan.
 
-use crate::server::{Kefu, start_kefu, url_with_db};
+use crate::server::{Kefu, PASSWORD, start_kefu, url_with_db};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -29,7 +29,6 @@ const DAY: i64 = 86_400_000;
 const DAYS: i64 = 30;
 /// Ids of the seeded rows start here, far above what the demo created.
 const BASE: i64 = 10_000_000;
-const PASSWORD: &str = "bench-Pass-2026";
 const TARGET_S: f64 = 2.0;
 
 pub async fn run(kefu: &Path, postgres: Option<&str>, keep: bool) -> Result<()> {

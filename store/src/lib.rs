@@ -15,6 +15,7 @@ mod postgres;
 mod routing;
 mod sql;
 mod sqlite;
+mod sqlite_search;
 pub mod testing;
 
 use async_trait::async_trait;

@@ -27,6 +27,10 @@ pub struct PgStore {
 const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 impl PgStore {
+    /// Messages were committed. Nothing to do: PostgreSQL's search index (pg_trgm) is kept
+    /// by the insert itself.
+    pub(crate) fn appended(&self) {}
+
     /// Connects and migrates. Replicas starting together are safe: sqlx takes an advisory
     /// lock around migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {

@@ -21,6 +21,9 @@ pub struct SqliteStore {
     pub(crate) appends: std::sync::Arc<crate::group_commit::Appends>,
     pub(crate) flow_writes: std::sync::Arc<crate::group_commit::FlowWrites>,
     _checkpointer: std::sync::Arc<Checkpointer>,
+    /// Message search, indexed in the background (see `sqlite_search`).
+    pub(crate) search: std::sync::Arc<crate::sqlite_search::SearchIndex>,
+    _indexer: std::sync::Arc<crate::sqlite_search::Indexer>,
     /// The one connection every write goes through (see `connect`).
     pub(crate) writer: SqlitePool,
     /// The connections reads go through.
@@ -63,11 +66,25 @@ impl SqliteStore {
                 ConnectError::Unreachable(parent.display().to_string(), e.to_string())
             })?;
         }
+        // Message search lives in a file of its own, attached to every reading connection.
+        let search_file = crate::sqlite_search::search_path(options.get_filename());
+        let index = crate::sqlite_search::SearchIndex::open(&search_file).await?;
+        let attach = search_file.to_string_lossy().into_owned();
         // A connection to a local file does not go stale: no ping before each use (a round
         // trip to the connection's thread, as costly as a small query).
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .test_before_acquire(false)
+            .after_connect(move |conn, _| {
+                let attach = attach.clone();
+                Box::pin(async move {
+                    sqlx::query("attach database $1 as search")
+                        .bind(attach)
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(|e| ConnectError::Unreachable(shown.clone(), e.to_string()))?;
@@ -88,7 +105,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| ConnectError::Unreachable(shown, e.to_string()))?;
+        let (search, indexer) = crate::sqlite_search::SearchIndex::start(index, pool.clone());
         Ok(Self {
+            search,
+            _indexer: std::sync::Arc::new(indexer),
             appends: std::sync::Arc::new(crate::group_commit::GroupCommit::new(1)),
             flow_writes: std::sync::Arc::new(crate::group_commit::GroupCommit::new(1)),
             _checkpointer: std::sync::Arc::new(Checkpointer::start(pool.clone())),
@@ -196,8 +216,14 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Substring search: the FTS5 trigram index for three characters or more, a scan of the
-    /// tenant's messages for shorter queries (trigrams cannot match them).
+    /// Messages were committed: the search index takes them soon.
+    pub(crate) fn appended(&self) {
+        self.search.stored();
+    }
+
+    /// Substring search: the FTS5 trigram index (see `sqlite_search`) for three characters
+    /// or more, a scan of the tenant's messages for shorter queries (trigrams cannot match
+    /// them).
     pub(crate) async fn search_text(
         &self,
         tenant: kefu_domain::TenantId,
@@ -208,6 +234,8 @@ impl SqliteStore {
         if search.is_empty() {
             return Ok(Vec::new());
         }
+        // Every message stored before the search began is found.
+        self.search.catch_up().await?;
         let query = search.text.trim();
         let limit = search.limit.clamp(1, 1000);
         let rows: Vec<MessageRow> = if query.chars().count() >= 3 {
@@ -218,7 +246,7 @@ impl SqliteStore {
                 "select ",
                 message_columns!(),
                 " from messages where tenant_id = $1 and id in \
-                 (select rowid from messages_fts where messages_fts match $2)",
+                 (select rowid from search.message_text where message_text match $2)",
                 search_filters!(),
                 " order by id desc limit $3"
             ))

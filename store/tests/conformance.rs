@@ -1352,6 +1352,53 @@ async fn message_text_is_searchable_in_chinese_and_english() {
 }
 
 #[tokio::test]
+async fn search_finds_what_an_earlier_run_stored_even_with_its_index_lost() {
+    for db in databases().await {
+        let texts = ["退款单 order 777", "我的退款单到账了吗", "hello there"];
+        let t = {
+            let store = db.store().await;
+            let t = with_tenant(&store, "acme", 5).await;
+            for (i, text) in texts.iter().enumerate() {
+                let m = msg("buyer_1", "@cs", i as i64, i as i64, 100, text, T0);
+                store.append_message(t, m, T0).await.unwrap();
+            }
+            t
+        };
+        // The index is derived data: without it (deleted while Kefu was stopped), the next
+        // run rebuilds it from the messages. PostgreSQL's lives in the database itself.
+        if db.name == "sqlite" {
+            let dir = db.url.trim_start_matches("sqlite://");
+            let dir = std::path::Path::new(dir).parent().unwrap();
+            let mut removed = 0;
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.to_string_lossy().contains("kefu-search.db") {
+                    std::fs::remove_file(&path).unwrap();
+                    removed += 1;
+                }
+            }
+            assert!(removed > 0, "the search index is a file of its own");
+        }
+        let store = db.store().await;
+        let found = store
+            .search_messages(t, &kefu_store::MessageSearch::text("退款单", 10))
+            .await
+            .unwrap();
+        let got: Vec<&str> = found.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(got.len(), 2, "{}: {got:?}", db.name);
+        assert!(got.iter().all(|b| b.contains("退款单")), "{}", db.name);
+        // And what this run stores is found at once.
+        let m = msg("buyer_2", "@cs", 9, 9, 100, "ORDER 777 退款单", T0);
+        store.append_message(t, m, T0).await.unwrap();
+        let found = store
+            .search_messages(t, &kefu_store::MessageSearch::text("order 777", 10))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 2, "{}", db.name);
+    }
+}
+
+#[tokio::test]
 async fn message_search_filters_by_period_sender_account_and_group() {
     for db in databases().await {
         let store = db.store().await;

@@ -384,6 +384,9 @@ macro_rules! impl_batch_writer {
                         .await?;
                 }
                 tx.commit().await?;
+                if !plan.nothing_to_insert() {
+                    self.appended();
+                }
                 plan.results(batch, inserted)
             }
         }
