@@ -171,7 +171,7 @@ crate::sql::append::impl_batch_writer!(SqliteStore, BATCH_SQL);
 
 /// Group-commit statements (see `sql::append`): JSON arrays read with `json_each`.
 pub(crate) static BATCH_SQL: crate::sql::append::BatchSql = crate::sql::append::BatchSql {
-    setup: None,
+    begin: None,
     // Each row is read once into a materialized table `r(v)`: `->>` on `json_each`'s value
     // would turn the element back into text for every field it is asked for. Duplicates are
     // looked up by sender and MsgRandom: left to itself the planner walks the chat's last two

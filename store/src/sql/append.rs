@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The statements of a batch, in the backend's dialect. Parameters: `$1` a JSON array.
 pub(crate) struct BatchSql {
-    /// Run first in the transaction, if any.
-    pub setup: Option<&'static str>,
+    /// Opens the batch's transaction, if not a plain `BEGIN`: one round trip for whatever
+    /// the backend sets for the batch.
+    pub begin: Option<&'static str>,
     /// Rows `{t, a, b, at}` sorted by (t, a, b), so concurrent batches lock chats in one
     /// order; returns `id, tenant_id, user_a, user_b, last_seq` with the chats locked.
     pub upsert_chats: &'static str,
@@ -337,10 +338,10 @@ macro_rules! impl_batch_writer {
             ) -> $crate::Result<Vec<$crate::Appended>> {
                 use sqlx::Row;
                 let sql: &$crate::sql::append::BatchSql = &$sql;
-                let mut tx = self.writer.begin().await?;
-                if let Some(setup) = sql.setup {
-                    sqlx::query(setup).execute(&mut *tx).await?;
-                }
+                let mut tx = match sql.begin {
+                    Some(begin) => self.writer.begin_with(begin).await?,
+                    None => self.writer.begin().await?,
+                };
                 let chats: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(sql.upsert_chats)
                     .bind($crate::sql::append::chat_rows(batch))
                     .fetch_all(&mut *tx)
