@@ -52,6 +52,15 @@ async fn shop(db: &kefu_store::testing::TestDb, agents: usize, max_online: i64) 
 }
 
 impl Shop {
+    /// A conversation that must exist.
+    async fn conversation(&self, id: i64) -> Conversation {
+        self.store
+            .get_conversation(self.tenant, id)
+            .await
+            .unwrap()
+            .expect("the conversation exists")
+    }
+
     async fn online(&self, agent: AccountId, now: i64) {
         self.store
             .set_agent_status(self.tenant, agent, AgentStatus::Online, now)
@@ -500,29 +509,14 @@ async fn flow_positions_written_at_once_each_land_and_say_whether_the_buyer_was_
             s.name
         );
         for (i, id) in in_flow.iter().enumerate().skip(1) {
-            let c = s
-                .store
-                .get_conversation(s.tenant, *id)
-                .await
-                .unwrap()
-                .unwrap();
+            let c = s.conversation(*id).await;
             assert_eq!(c.flow, Some(at(&format!("n{i}"), i as i64)), "{}", s.name);
             assert_eq!(c.reply_deadline, Some(1_000 + i as i64), "{}", s.name);
         }
-        let c = s
-            .store
-            .get_conversation(s.tenant, first)
-            .await
-            .unwrap()
-            .unwrap();
+        let c = s.conversation(first).await;
         assert_eq!(c.flow, Some(at("again", 5)), "{}", s.name);
         assert_eq!(c.reply_deadline, None, "{}", s.name);
-        let q = s
-            .store
-            .get_conversation(s.tenant, queued.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let q = s.conversation(queued.id).await;
         assert_eq!(q.reply_deadline, None, "{}: left alone", s.name);
         assert_ne!(q.flow, Some(at("x", 1)), "{}", s.name);
     }
@@ -616,12 +610,7 @@ async fn a_bot_answer_and_where_the_buyer_then_waits_are_stored_together() {
         assert!(!plain.await.unwrap().unwrap().duplicate, "{}", s.name);
         assert!(lone.await.unwrap().unwrap(), "{}", s.name);
         for (i, (buyer, id)) in in_flow.iter().enumerate() {
-            let c = s
-                .store
-                .get_conversation(s.tenant, *id)
-                .await
-                .unwrap()
-                .unwrap();
+            let c = s.conversation(*id).await;
             assert_eq!(c.flow, Some(at(&format!("n{i}"), i as i64)), "{}", s.name);
             assert_eq!(c.reply_deadline, Some(5_000 + i as i64), "{}", s.name);
             let (_, page) = s
@@ -640,12 +629,7 @@ async fn a_bot_answer_and_where_the_buyer_then_waits_are_stored_together() {
                 .collect();
             assert_eq!(texts.len(), 1, "{}: answer {i} stored once", s.name);
         }
-        let q = s
-            .store
-            .get_conversation(s.tenant, queued.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let q = s.conversation(queued.id).await;
         assert_eq!(q.reply_deadline, None, "{}: left alone", s.name);
         assert_ne!(q.flow, Some(at("n99", 99)), "{}", s.name);
         let (_, page) = s
