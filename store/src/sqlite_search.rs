@@ -11,7 +11,8 @@
 //!
 //! A search first brings the index up to date, so it finds every message stored before it
 //! began. The index is derived data: the file may be deleted while Kefu is stopped, and is
-//! rebuilt from the messages when it starts.
+//! rebuilt from the messages when it starts; one that claims more messages than the database
+//! holds (`kefu.db` restored from an older copy) is emptied and rebuilt too.
 
 use crate::Result;
 use crate::error::ConnectError;
@@ -44,8 +45,9 @@ pub(crate) struct SearchIndex {
     index: SqlitePool,
     /// The store's readers.
     messages: SqlitePool,
-    /// One catch-up at a time in this process.
-    running: Mutex<()>,
+    /// One catch-up at a time in this process; holds whether the index was checked against
+    /// the messages since the store opened.
+    running: Mutex<bool>,
     wake: Notify,
 }
 
@@ -85,7 +87,7 @@ impl SearchIndex {
         let this = Arc::new(Self {
             index,
             messages,
-            running: Mutex::new(()),
+            running: Mutex::new(false),
             wake: Notify::new(),
         });
         let indexing = this.clone();
@@ -108,7 +110,11 @@ impl SearchIndex {
 
     /// Indexes every message stored so far.
     pub(crate) async fn catch_up(&self) -> Result<()> {
-        let _one = self.running.lock().await;
+        let mut checked = self.running.lock().await;
+        if !*checked {
+            self.forget_if_ahead().await?;
+            *checked = true;
+        }
         loop {
             // The write lock on the search file first, then the cursor: two processes on the
             // same files never index a message twice.
@@ -148,6 +154,36 @@ impl SearchIndex {
                 return Ok(());
             }
         }
+    }
+}
+
+impl SearchIndex {
+    /// An index that claims messages the database does not have (`kefu.db` restored from an
+    /// older copy, whose next ids the index believes it holds) is emptied and rebuilt.
+    async fn forget_if_ahead(&self) -> Result<()> {
+        let (newest,): (Option<i64>,) = sqlx::query_as("select max(id) from messages")
+            .fetch_one(&self.messages)
+            .await?;
+        let mut tx = self.index.begin_with("BEGIN IMMEDIATE").await?;
+        let (last,): (i64,) = sqlx::query_as("select last_id from indexed")
+            .fetch_one(&mut *tx)
+            .await?;
+        if last <= newest.unwrap_or(0) {
+            return Ok(());
+        }
+        tracing::warn!(
+            indexed = last,
+            stored = newest.unwrap_or(0),
+            "the search index is ahead of the messages (a restored database?); rebuilding it"
+        );
+        sqlx::query("insert into message_text (message_text) values ('delete-all')")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("update indexed set last_id = 0")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

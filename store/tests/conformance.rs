@@ -1399,6 +1399,66 @@ async fn search_finds_what_an_earlier_run_stored_even_with_its_index_lost() {
 }
 
 #[tokio::test]
+async fn search_after_restoring_an_older_sqlite_database_finds_the_new_messages() {
+    use sqlx::Connection;
+    let db = kefu_store::testing::TestDb::sqlite();
+    let file = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    let backup = file.with_file_name("backup.db");
+    let store = db.store().await;
+    let t = with_tenant(&store, "acme", 5).await;
+    let say = |n: i64, text: &'static str| msg("buyer_1", "@cs", n, n, 100, text, T0);
+    store
+        .append_message(t, say(1, "退款单 one"), T0)
+        .await
+        .unwrap();
+    // The backup: a consistent copy of the database as it is now.
+    sqlx::query("vacuum into $1")
+        .bind(backup.to_string_lossy().into_owned())
+        .execute(&mut sqlx::SqliteConnection::connect(&db.url).await.unwrap())
+        .await
+        .unwrap();
+    store
+        .append_message(t, say(2, "退款单 two"), T0)
+        .await
+        .unwrap();
+    let found = store
+        .search_messages(t, &kefu_store::MessageSearch::text("退款单", 10))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    drop(store);
+    // Restored: the second message is gone, and the next one stored takes its id.
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    std::fs::rename(&backup, &file).unwrap();
+    let store = db.store().await;
+    store
+        .append_message(t, say(3, "发票抬头 three"), T0)
+        .await
+        .unwrap();
+    let search = |q: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .search_messages(t, &kefu_store::MessageSearch::text(q, 10))
+                .await
+                .unwrap()
+        }
+    };
+    let found = search("发票抬头").await;
+    assert_eq!(
+        found.len(),
+        1,
+        "the new message, which took the lost one's id"
+    );
+    assert!(found[0].body.contains("three"));
+    let found = search("退款单").await;
+    assert_eq!(found.len(), 1, "only the message the backup held");
+    assert!(found[0].body.contains("one"));
+}
+
+#[tokio::test]
 async fn message_search_filters_by_period_sender_account_and_group() {
     for db in databases().await {
         let store = db.store().await;
