@@ -150,14 +150,12 @@ impl Engine {
                 .await?;
             return Ok(());
         };
-        let text = kefu_domain::elements::check(Some(&body)).unwrap_or_default();
         let then = FlowMove {
             conversation: c.id,
             position: Some(pos.clone()),
             reply_deadline: deadline,
         };
-        self.post_to_buyer(c, &body, text, ROBOT, None, Some(then))
-            .await?;
+        self.post_service(c, &body, ROBOT, Some(then)).await?;
         Ok(())
     }
 

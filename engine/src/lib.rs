@@ -139,10 +139,22 @@ impl Engine {
     /// Stores and announces a message the service side sends on its own (`system` or
     /// `robot`); a failure is logged, as the change it reports has happened.
     async fn post_notice(&self, c: &Conversation, body: serde_json::Value, role: &str) {
-        let text = kefu_domain::elements::check(Some(&body)).unwrap_or_default();
-        if let Err(e) = self.post_to_buyer(c, &body, text, role, None, None).await {
+        if let Err(e) = self.post_service(c, &body, role, None).await {
             tracing::warn!(error = %e, conversation = c.id, role, "a message to the buyer was not stored");
         }
+    }
+
+    /// Stores and announces a message the service side sends on its own (its text read
+    /// leniently from the body we built), with `then`, the conversation's move in its flow.
+    pub(crate) async fn post_service(
+        &self,
+        c: &Conversation,
+        body: &serde_json::Value,
+        role: &str,
+        then: Option<kefu_store::FlowMove>,
+    ) -> Result<kefu_store::StoredMessage> {
+        let text = kefu_domain::elements::check(Some(body)).unwrap_or_default();
+        self.post_to_buyer(c, body, text, role, None, then).await
     }
 
     /// Stores a message from the conversation's customer-service account to its buyer (with

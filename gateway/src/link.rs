@@ -79,9 +79,7 @@ async fn exchange_inner(
         ));
     }
     let buyer = req.buyer.trim();
-    let built_in =
-        app.admin_identifiers.iter().any(|a| a == buyer) || app.service_account(buyer).is_some();
-    if buyer.is_empty() || buyer.len() > 32 || built_in {
+    if buyer.is_empty() || buyer.len() > 32 || app.is_built_in(buyer) {
         return Err(forged());
     }
     if !kefu_usersig::verify_link(

@@ -53,15 +53,9 @@ fn text(body: &Value, key: &str) -> String {
         .collect()
 }
 
-/// Identifiers that exist in every app without being imported: its admins and its
-/// customer-service accounts.
-pub(crate) fn built_in(call: &Call<'_>, id: &str) -> bool {
-    call.app.admin_identifiers.iter().any(|a| a == id) || call.app.service_account(id).is_some()
-}
-
 /// Whether `id` exists in the app: imported, or built in.
 pub(crate) async fn exists(call: &Call<'_>, id: &str) -> Result<bool, ImError> {
-    Ok(built_in(call, id)
+    Ok(call.app.is_built_in(id)
         || kefu_engine::cache::im_account_exists(&call.state.store, call.app.tenant_id, id).await?)
 }
 
@@ -163,7 +157,7 @@ async fn account_check(call: Call<'_>) -> Result<Value, ImError> {
             results.push(json!({ "UserID": raw, "ResultCode": 70402, "ResultInfo": "UserID must be 1 to 32 bytes", "AccountStatus": "NotImported" }));
             continue;
         };
-        let imported = built_in(&call, &user)
+        let imported = call.app.is_built_in(&user)
             || call
                 .state
                 .store
@@ -188,7 +182,7 @@ async fn account_delete(call: Call<'_>) -> Result<Value, ImError> {
             .to_string();
         let result = match user_id(item.get("UserID")) {
             None => (70402, "UserID must be 1 to 32 bytes".to_string()),
-            Some(user) if built_in(&call, &user) => (
+            Some(user) if call.app.is_built_in(&user) => (
                 70402,
                 "admin and customer-service accounts are managed in the admin console".to_string(),
             ),

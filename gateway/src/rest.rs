@@ -170,7 +170,7 @@ async fn authenticate(
         .map_err(|_| ImError::new(60006, format!("sdkappid `{raw_app}` is not a number")))?;
     let app = enabled_app(state, sdk_app_id).await?;
     let identifier = query(&pairs, "identifier").unwrap_or("");
-    if !app.admin_identifiers.iter().any(|a| a == identifier) {
+    if !app.is_admin(identifier) {
         return Err(ImError::new(
             60010,
             format!("`{identifier}` is not an App admin; REST calls need an admin identifier"),

@@ -697,9 +697,9 @@ async fn send_message(
     let app = kefu_engine::cache::im_app(&state.store, peer.tenant)
         .await?
         .ok_or_else(|| ImError::internal("app vanished"))?;
-    let built_in =
-        app.admin_identifiers.iter().any(|a| a == to) || app.service_account(to).is_some();
-    if !built_in && !kefu_engine::cache::im_account_exists(&state.store, peer.tenant, to).await? {
+    if !app.is_built_in(to)
+        && !kefu_engine::cache::im_account_exists(&state.store, peer.tenant, to).await?
+    {
         return Err(ImError::new(
             90012,
             format!("`{to}` is not an account of this app"),

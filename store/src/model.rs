@@ -214,6 +214,17 @@ impl ImApp {
             .iter()
             .find(|a| a.identifier == identifier)
     }
+
+    /// Whether `identifier` is one of the app's admins.
+    pub fn is_admin(&self, identifier: &str) -> bool {
+        self.admin_identifiers.iter().any(|a| a == identifier)
+    }
+
+    /// Whether `identifier` exists in the app without being imported: an admin or a
+    /// customer-service account.
+    pub fn is_built_in(&self, identifier: &str) -> bool {
+        self.is_admin(identifier) || self.service_account(identifier).is_some()
+    }
 }
 
 /// A callback to queue in the outbox.

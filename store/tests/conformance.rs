@@ -42,6 +42,14 @@ async fn with_tenant(store: &Arc<dyn Store>, code: &str, max: i64) -> TenantId {
         .id
 }
 
+/// The tenant's messages whose text holds `q`, newest first, at most 10.
+async fn search_text(store: &Arc<dyn Store>, t: TenantId, q: &str) -> Vec<StoredMessage> {
+    store
+        .search_messages(t, &kefu_store::MessageSearch::text(q, 10))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn migration_trees_have_the_same_versions_and_names() {
     let (sqlite, postgres) = migration_names();
@@ -1296,13 +1304,8 @@ async fn message_text_is_searchable_in_chinese_and_english() {
         let found = |q: &'static str| {
             let store = store.clone();
             async move {
-                store
-                    .search_messages(t, &kefu_store::MessageSearch::text(q, 10))
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|m| m.seq)
-                    .collect::<Vec<_>>()
+                let found = search_text(&store, t, q).await;
+                found.into_iter().map(|m| m.seq).collect::<Vec<_>>()
             }
         };
         assert_eq!(
@@ -1330,15 +1333,7 @@ async fn message_text_is_searchable_in_chinese_and_english() {
             "no query syntax"
         );
         assert_eq!(found("  ").await, Vec::<i64>::new());
-        assert_eq!(
-            store
-                .search_messages(b, &kefu_store::MessageSearch::text("退款", 10))
-                .await
-                .unwrap()
-                .len(),
-            1,
-            "per tenant"
-        );
+        assert_eq!(search_text(&store, b, "退款").await.len(), 1, "per tenant");
         assert_eq!(
             store
                 .search_messages(t, &kefu_store::MessageSearch::text("退", 1))
@@ -1380,20 +1375,14 @@ async fn search_finds_what_an_earlier_run_stored_even_with_its_index_lost() {
             assert!(removed > 0, "the search index is a file of its own");
         }
         let store = db.store().await;
-        let found = store
-            .search_messages(t, &kefu_store::MessageSearch::text("退款单", 10))
-            .await
-            .unwrap();
+        let found = search_text(&store, t, "退款单").await;
         let got: Vec<&str> = found.iter().map(|m| m.body.as_str()).collect();
         assert_eq!(got.len(), 2, "{}: {got:?}", db.name);
         assert!(got.iter().all(|b| b.contains("退款单")), "{}", db.name);
         // And what this run stores is found at once.
         let m = msg("buyer_2", "@cs", 9, 9, 100, "ORDER 777 退款单", T0);
         store.append_message(t, m, T0).await.unwrap();
-        let found = store
-            .search_messages(t, &kefu_store::MessageSearch::text("order 777", 10))
-            .await
-            .unwrap();
+        let found = search_text(&store, t, "order 777").await;
         assert_eq!(found.len(), 2, "{}", db.name);
     }
 }
@@ -1421,11 +1410,7 @@ async fn search_after_restoring_an_older_sqlite_database_finds_the_new_messages(
         .append_message(t, say(2, "退款单 two"), T0)
         .await
         .unwrap();
-    let found = store
-        .search_messages(t, &kefu_store::MessageSearch::text("退款单", 10))
-        .await
-        .unwrap();
-    assert_eq!(found.len(), 2);
+    assert_eq!(search_text(&store, t, "退款单").await.len(), 2);
     drop(store);
     // Restored: the second message is gone, and the next one stored takes its id.
     for suffix in ["-wal", "-shm"] {
@@ -1437,23 +1422,14 @@ async fn search_after_restoring_an_older_sqlite_database_finds_the_new_messages(
         .append_message(t, say(3, "发票抬头 three"), T0)
         .await
         .unwrap();
-    let search = |q: &'static str| {
-        let store = store.clone();
-        async move {
-            store
-                .search_messages(t, &kefu_store::MessageSearch::text(q, 10))
-                .await
-                .unwrap()
-        }
-    };
-    let found = search("发票抬头").await;
+    let found = search_text(&store, t, "发票抬头").await;
     assert_eq!(
         found.len(),
         1,
         "the new message, which took the lost one's id"
     );
     assert!(found[0].body.contains("three"));
-    let found = search("退款单").await;
+    let found = search_text(&store, t, "退款单").await;
     assert_eq!(found.len(), 1, "only the message the backup held");
     assert!(found[0].body.contains("one"));
 }
@@ -1566,10 +1542,7 @@ async fn message_search_filters_by_period_sender_account_and_group() {
             "{}: the period's end is exclusive",
             db.name
         );
-        let newest = store
-            .search_messages(t, &kefu_store::MessageSearch::text("退款已受理", 10))
-            .await
-            .unwrap();
+        let newest = search_text(&store, t, "退款已受理").await;
         assert_eq!(
             texts(kefu_store::MessageSearch {
                 text: "退款".into(),
